@@ -1,0 +1,1 @@
+"""Programs built on the DeBERTa library: training, download, export, benchmark, report."""

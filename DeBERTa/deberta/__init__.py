@@ -1,0 +1,31 @@
+"""The DeBERTa library: ``from DeBERTa import deberta``."""
+
+from .config import ConfigError, ModelConfig
+from .errors import DeBERTaError
+from .heads import (
+    ContextPooler,
+    EnhancedMaskDecoder,
+    HeadOutput,
+    MaskedLanguageModel,
+    MultiChoiceModel,
+    SequenceClassificationModel,
+    TokenClassificationModel,
+)
+from .model import DeBERTa
+from .pretrained import CheckpointError, load_model_state
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "ContextPooler",
+    "DeBERTa",
+    "DeBERTaError",
+    "EnhancedMaskDecoder",
+    "HeadOutput",
+    "MaskedLanguageModel",
+    "ModelConfig",
+    "MultiChoiceModel",
+    "SequenceClassificationModel",
+    "TokenClassificationModel",
+    "load_model_state",
+]

@@ -1,0 +1,41 @@
+# DeBERTa research environment. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Use the active virtual environment if there is one, else create .venv here.
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := .venv
+endif
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip
+BOOTSTRAP_PYTHON ?= python3
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' DeBERTa/__init__.py)
+
+.PHONY: help install install-test test lint
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(PYTHON):
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(PYTHON) requirements.txt pyproject.toml
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv (unless one is active), install pinned deps and the package
+
+install-test: $(VENV)/.installed-test ## install the test-only dependencies too
+
+test: install-test ## run the whole test suite
+	$(PYTHON) -m pytest -q
+
+lint: install-test ## ruff on the package and tests
+	$(PYTHON) -m ruff check DeBERTa tests
