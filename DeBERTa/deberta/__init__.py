@@ -13,8 +13,24 @@ from .heads import (
 )
 from .model import DeBERTa
 from .pretrained import CheckpointError, load_model_state
+from .tokenizer import (
+    BPEVocabulary,
+    Encoding,
+    GPT2Tokenizer,
+    TokenizerError,
+    build_vocab,
+    gpt2_bpe_files,
+    load_vocabulary,
+)
 
 __all__ = [
+    "BPEVocabulary",
+    "Encoding",
+    "GPT2Tokenizer",
+    "TokenizerError",
+    "build_vocab",
+    "gpt2_bpe_files",
+    "load_vocabulary",
     "CheckpointError",
     "ConfigError",
     "ContextPooler",

