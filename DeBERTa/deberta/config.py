@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import DeBERTaError
+
 POSITION_TERMS = ("c2p", "p2c")
 """The relative-position terms of DeBERTa v1 attention: content-to-position, position-to-content."""
 
@@ -49,7 +51,7 @@ _FILE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(DeBERTaError, ValueError):
     """A config file or value that does not describe a DeBERTa v1 model."""
 
 

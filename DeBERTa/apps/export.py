@@ -1,0 +1,386 @@
+"""Export a model of this package as a Hugging Face folder that ``transformers`` loads as it is.
+
+    python -m DeBERTa.apps.export SOURCE OUTPUT_DIR [--task-head auto|none] [--vocab PATH]
+                                  [--dtype float32|float16|bfloat16] [--force]
+
+SOURCE is a model name (``base``, ``large_mnli``, ``microsoft/deberta-base``, ...), a pre-trained folder in
+the original release's layout or Hugging Face's, a weights file with its config beside it, a checkpoint of
+the training app (``<run>/checkpoints/step-N``) or a training run folder (its best checkpoint, else its
+newest). OUTPUT_DIR receives::
+
+    config.json              model_type deberta, architectures, the labels of a classifier
+    model.safetensors        Hugging Face's key names, in the chosen dtype
+    vocab.json, merges.txt   the vocabulary, with tokenizer_config.json and special_tokens_map.json
+                             so that transformers' AutoTokenizer / DebertaTokenizer load it
+    bpe_encoder.bin          the same vocabulary in the original format (keeps the corpus counts)
+
+The architecture follows the head the checkpoint holds (``--task-head auto``): a pooler and classifier
+give ``DebertaForSequenceClassification``, a masked-LM head ``DebertaForMaskedLM`` (``legacy: false``: the
+head keeps its original names ``lm_predictions.lm_head.*``), none ``DebertaModel`` (encoder keys without
+the ``deberta.`` prefix). ``--task-head none`` exports the encoder alone.
+
+The absolute position table of a model without ``position_biased_input`` is exported too, although
+transformers' DebertaModel has no use for it and skips it on loading (its
+``_keys_to_ignore_on_load_unexpected``): it is what this package's enhanced mask decoder adds to its
+queries, so keeping it lets the exported folder be loaded back here with the decoder intact.
+transformers' DebertaForMaskedLM has no enhanced mask decoder: for such models its masked-LM scores
+differ from this package's (the encoder outputs are the same).
+
+The folder is written under a temporary name beside OUTPUT_DIR and renamed into place when complete, so
+an interrupted export leaves no half-written folder. A non-empty OUTPUT_DIR is only replaced with
+``--force``. Errors print one line, ``error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+from safetensors.torch import save_file
+
+from DeBERTa import deberta
+from DeBERTa.apps import records
+from DeBERTa.deberta import pretrained
+from DeBERTa.deberta.errors import DeBERTaError
+from DeBERTa.deberta.tokenizer import (
+    BPE_ENCODER_FILE,
+    CLS,
+    HF_MERGES_FILE,
+    HF_VOCAB_FILE,
+    MASK,
+    PAD,
+    SEP,
+    UNK,
+    GPT2Tokenizer,
+)
+
+__all__ = ["ARCHITECTURES", "DTYPES", "ExportError", "export_hf", "main"]
+
+logger = logging.getLogger(__name__)
+
+CLASSIFICATION, MASKED_LM, ENCODER = "classification", "masked_lm", "encoder"
+
+ARCHITECTURES = {
+    CLASSIFICATION: "DebertaForSequenceClassification",
+    MASKED_LM: "DebertaForMaskedLM",
+    ENCODER: "DebertaModel",
+}
+"""The transformers class each exported head loads into."""
+
+# Key prefixes of each head in this package's (and Hugging Face's) names.
+_HEAD_PREFIXES = {CLASSIFICATION: ("pooler.", "classifier."), MASKED_LM: ("lm_predictions.",)}
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+"""``--dtype`` choices: the type floating-point tensors are stored in."""
+
+_POSITIONS = "embeddings.position_embeddings.weight"
+
+# transformers' DebertaTokenizer defaults, written out so that any version (and AutoTokenizer, which
+# reads tokenizer_class) builds the same tokenizer: [CLS] A [SEP], no space added before the text.
+_SPECIAL_TOKENS = {
+    "bos_token": CLS, "eos_token": SEP, "unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS,
+    "mask_token": MASK,
+}
+_LABEL_FIELDS = ("finetuning_task", "problem_type", "cls_dropout")
+
+
+class ExportError(DeBERTaError):
+    """The source cannot be exported as asked, or the output folder is not free."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the source
+# --------------------------------------------------------------------------------------------------
+def _resolve_source(source: str | os.PathLike[str]) -> Path:
+    """The checkpoint folder or weights file of SOURCE; a model name is fetched into the cache first."""
+    path = pretrained.resolve(source)
+    if path.is_dir() and records.checkpoints_dir(path).is_dir():
+        return records.run_checkpoint(path)
+    return path
+
+
+def _choose_head(state: dict[str, torch.Tensor], task_head: str) -> str:
+    """CLASSIFICATION, MASKED_LM or ENCODER: what the checkpoint holds, or ENCODER for ``--task-head none``."""
+    if task_head == "none":
+        return ENCODER
+    present = {k.split(".", 1)[0] for k in state if not k.startswith(pretrained.ENCODER_PREFIX)}
+    if "classifier" in present and "lm_predictions" in present:
+        raise ExportError("the checkpoint holds both a classifier and a masked-LM head; export the encoder "
+                          "alone with --task-head none")
+    if "classifier" in present:
+        if "pooler" not in present:
+            raise ExportError("the checkpoint's classifier has no pooler (a token classifier?): only sequence "
+                              "classification heads can be exported; use --task-head none for the encoder")
+        return CLASSIFICATION
+    return MASKED_LM if "lm_predictions" in present else ENCODER
+
+
+def _check_transformers_fit(config: deberta.ModelConfig, head: str) -> None:
+    """Refuse heads whose shapes transformers' classes cannot hold (they assume the hidden size)."""
+    if head == CLASSIFICATION and config.pooler_hidden_size != config.hidden_size:
+        raise ExportError(f"pooler_hidden_size {config.pooler_hidden_size} differs from hidden_size "
+                          f"{config.hidden_size}: transformers' DebertaForSequenceClassification cannot hold "
+                          "that pooler; use --task-head none for the encoder")
+    if head == MASKED_LM and config.embedding_size is not None:
+        raise ExportError(f"embedding_size {config.embedding_size} differs from hidden_size {config.hidden_size}: "
+                          "transformers' DebertaForMaskedLM (legacy: false) cannot hold that masked-LM head; "
+                          "use --task-head none for the encoder")
+
+
+def _expected_shapes(config: deberta.ModelConfig, head: str, num_labels: int) -> dict[str, torch.Size]:
+    """Name → shape of every tensor the exported model must hold, in the exported (Hugging Face) names.
+
+    Built on the meta device: shapes without memory, even for the large models.
+    """
+    with torch.device("meta"):
+        if head == CLASSIFICATION:
+            model: torch.nn.Module = deberta.SequenceClassificationModel(config, num_labels=num_labels)
+        elif head == MASKED_LM:
+            model = deberta.MaskedLanguageModel(config)
+        else:
+            model = deberta.DeBERTa(config)
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def _hf_tensors(
+    state: dict[str, torch.Tensor], config: deberta.ModelConfig, head: str, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """The tensors to save, in transformers' names for ``head``, floating-point ones cast to ``dtype``.
+
+    Every tensor the model needs must be there with its shape; the absolute position table is optional
+    when the input does not use it (see the module docstring for why it is kept when present).
+    """
+    if head == ENCODER:  # a bare DebertaModel: no heads, no `deberta.` prefix
+        prefix = pretrained.ENCODER_PREFIX
+        tensors = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    else:
+        keep = (pretrained.ENCODER_PREFIX, *_HEAD_PREFIXES[head])
+        tensors = {k: v for k, v in state.items() if k.startswith(keep)}
+    num_labels = state["classifier.weight"].shape[0] if head == CLASSIFICATION else 0
+    expected = _expected_shapes(config, head, num_labels)
+    positions = _POSITIONS if head == ENCODER else pretrained.ENCODER_PREFIX + _POSITIONS
+    optional = set() if config.position_biased_input else {positions}
+    missing = sorted(expected.keys() - tensors.keys() - optional)
+    unexpected = sorted(tensors.keys() - expected.keys() - optional)
+    if missing or unexpected:
+        parts = [f"missing {', '.join(missing[:4])}"] if missing else []
+        parts += [f"unexpected {', '.join(unexpected[:4])}"] if unexpected else []
+        raise ExportError("the checkpoint's tensors do not match its config: " + "; ".join(parts))
+    for key, tensor in tensors.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key]):
+            raise ExportError(f"{key}: shape {tuple(tensor.shape)} in the checkpoint, but its config needs "
+                              f"{tuple(expected[key])}")
+    return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+
+
+def _label_fields(config_file: Path | None, num_labels: int) -> dict[str, Any]:
+    """num_labels, id2label, label2id (and task, problem type, classifier dropout) of a classifier.
+
+    The source's names are kept when its config.json has them for this many labels (a checkpoint of the
+    training app, or an MNLI model from the hub); otherwise transformers' placeholders ``LABEL_i``.
+    """
+    source: dict[str, Any] = {}
+    if config_file is not None:
+        source = json.loads(config_file.read_text(encoding="utf-8"))
+    id2label = source.get("id2label")
+    if not (isinstance(id2label, dict) and len(id2label) == num_labels):
+        id2label = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        source = {}  # the task and problem type of a label set that is not this one would mislead
+    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    fields = {
+        "num_labels": num_labels,
+        "id2label": {str(i): name for i, name in enumerate(names)},
+        "label2id": {name: i for i, name in enumerate(names)},
+    }
+    fields.update({k: source[k] for k in _LABEL_FIELDS if source.get(k) is not None})
+    return fields
+
+
+def _load_tokenizer(vocab: str | os.PathLike[str] | None, checkpoint: Path) -> GPT2Tokenizer:
+    """``--vocab``, else the vocabulary beside the checkpoint, else the official one (downloaded once)."""
+    if vocab is not None:
+        if not Path(vocab).exists():
+            raise ExportError(f"--vocab {vocab}: no such file or folder")
+        return GPT2Tokenizer(vocab)
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    if (folder / BPE_ENCODER_FILE).is_file() or ((folder / HF_VOCAB_FILE).is_file()
+                                                  and (folder / HF_MERGES_FILE).is_file()):
+        return GPT2Tokenizer(folder)
+    logger.info("no vocabulary beside %s: exporting the official DeBERTa vocabulary", checkpoint)
+    return GPT2Tokenizer()
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing the folder
+# --------------------------------------------------------------------------------------------------
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as indented JSON, keys sorted so that two exports of one model compare equal."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_tokenizer(tokenizer: GPT2Tokenizer, folder: Path, max_length: int) -> None:
+    """The tokenizer's files plus the two JSON files transformers reads to build a DebertaTokenizer."""
+    tokenizer.save_pretrained(folder)
+    _write_json(folder / "tokenizer_config.json", {
+        "tokenizer_class": "DebertaTokenizer", "add_prefix_space": False, "errors": "replace",
+        "model_max_length": max_length, **_SPECIAL_TOKENS,
+    })
+    _write_json(folder / "special_tokens_map.json", _SPECIAL_TOKENS)
+
+
+def _check_output(output_dir: Path, force: bool) -> None:
+    """Refuse an output that is a file, or a non-empty folder without ``force``."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ExportError(f"{output_dir} exists and is not a folder")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not force:
+        raise ExportError(f"{output_dir} is not empty; use --force to replace it")
+
+
+def _install(new: Path, target: Path) -> None:
+    """Move the complete folder ``new`` to ``target``, replacing what is there (already allowed)."""
+    if target.is_dir() and any(target.iterdir()):
+        # Aside first, then in, then delete: at no moment is `target` a half-written export.
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if target.is_dir():
+            target.rmdir()
+        os.replace(new, target)
+
+
+def _umask() -> int:
+    """The process's umask: reading it means setting it, so it is set back at once."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def export_hf(
+    source: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    task_head: str = "auto",
+    vocab: str | os.PathLike[str] | None = None,
+    dtype: str = "float32",
+    force: bool = False,
+) -> Path:
+    """Write the Hugging Face folder of ``source`` into ``output_dir``; returns ``output_dir``.
+
+    Args:
+        source: model name, pre-trained folder (either layout), weights file with its config beside it,
+            training-app checkpoint folder, or training run folder (its best, else newest, checkpoint).
+        output_dir: the folder to create; an existing non-empty one only with ``force``.
+        task_head: ``auto`` (the head the checkpoint holds) or ``none`` (the encoder alone, DebertaModel).
+        vocab: the vocabulary to export (``bpe_encoder.bin``, or a folder / pair with vocab.json +
+            merges.txt); default: the one beside the checkpoint, else the official vocabulary.
+        dtype: ``float32``, ``float16`` or ``bfloat16``, the type the weights are stored in.
+        force: replace a non-empty ``output_dir``.
+
+    Raises :class:`ExportError` (or another :class:`DeBERTaError`) with a one-line message.
+    """
+    if task_head not in ("auto", "none"):
+        raise ExportError(f"task_head {task_head!r}: expected auto or none")
+    if dtype not in DTYPES:
+        raise ExportError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    output_dir = Path(output_dir).expanduser().absolute()
+    _check_output(output_dir, force)  # before the (maybe long) download and load
+
+    checkpoint = _resolve_source(source)
+    folder = (checkpoint if checkpoint.is_dir() else checkpoint.parent).resolve()
+    if output_dir.resolve() in (folder, *folder.parents):
+        raise ExportError(f"{output_dir} holds the source {checkpoint}; export into another folder")
+    state, config = deberta.load_model_state(checkpoint)
+    head = _choose_head(state, task_head)
+    _check_transformers_fit(config, head)
+    tensors = _hf_tensors(state, config, head, DTYPES[dtype])
+    tokenizer = _load_tokenizer(vocab, checkpoint)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
+                          f"{config.vocab_size}; give the model's own vocabulary with --vocab")
+
+    hf_config = {**config.to_hf_dict(), "architectures": [ARCHITECTURES[head]], "dtype": dtype}
+    if head == CLASSIFICATION:
+        _, config_file = pretrained.find_files(checkpoint)
+        hf_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
+    if head == MASKED_LM and not config.position_biased_input:
+        logger.warning("transformers' DebertaForMaskedLM has no enhanced mask decoder: its masked-LM scores "
+                       "for this model differ from DeBERTa's (the encoder outputs agree)")
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.export-", dir=output_dir.parent))
+    try:
+        save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        _write_json(staging / "config.json", hf_config)
+        _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
+        # mkdtemp (0700) and safetensors (0600) would make the export private to this user; a model
+        # folder is for sharing, so it gets the permissions of any file this user creates.
+        umask = _umask()
+        staging.chmod(0o777 & ~umask)
+        for file in staging.iterdir():
+            file.chmod(0o666 & ~umask)
+        _check_output(output_dir, force)  # another process may have filled it meanwhile
+        _install(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("%s: %s from %s, %d tensors in %s, vocabulary of %d ids", output_dir, ARCHITECTURES[head],
+                checkpoint, len(tensors), dtype, tokenizer.vocab_size)
+    return output_dir
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are reported by :func:`main` like every other error: one line, status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ExportError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m DeBERTa.apps.export",
+        description="Write a Hugging Face folder (config.json, model.safetensors, vocab.json, merges.txt) "
+        "that transformers' DebertaModel / DebertaForSequenceClassification / DebertaForMaskedLM load.",
+    )
+    parser.add_argument("source", metavar="SOURCE",
+                        help="model name, pre-trained folder or weights file, training checkpoint or run folder")
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="the folder to write")
+    parser.add_argument("--task-head", choices=("auto", "none"), default="auto",
+                        help="auto: the head the checkpoint holds; none: the encoder alone (default auto)")
+    parser.add_argument("--vocab", metavar="PATH",
+                        help="vocabulary to export (default: the source's, else the official one)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                        help="type of the stored weights (default float32)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry; returns the exit status (0, or 2 after a one-line error)."""
+    try:
+        args = _parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        path = export_hf(args.source, args.output_dir, task_head=args.task_head, vocab=args.vocab,
+                         dtype=args.dtype, force=args.force)
+    except (DeBERTaError, OSError) as err:  # OSError: a full disk or a folder we may not write
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""Everything the training app writes into its run folder (``--output_dir``), and reads back to resume.
+
+::
+
+    config.yaml          the resolved options (usable again as --config)
+    run.json             manifest: versions, git commit, machine, GPUs, command line, seed, start/end
+    train.log            the log of rank 0
+    metrics.jsonl        one JSON object per training log / evaluation
+    eval_results.json    the latest evaluation
+    tensorboard/         event files, when TensorBoard is installed
+    predictions/         dev predictions and leaderboard files (written by the trainer)
+    checkpoints/step-N/  Hugging Face layout model folder + training_state.pt
+
+Only rank 0 writes; :class:`RunRecords` built with ``enabled=False`` does nothing, so the loop calls
+it on every rank without conditions. JSON files are replaced atomically (temporary file, then
+``os.replace``), and a checkpoint folder appears only complete (written under a temporary name, then
+renamed), so a run killed at any moment leaves no half-written file that a later run would read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import DeBERTa
+from DeBERTa.deberta.pretrained import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+EVAL_RESULTS_FILE = "eval_results.json"
+LOG_FILE = "train.log"
+CHECKPOINTS_DIR = "checkpoints"
+PREDICTIONS_DIR = "predictions"
+TENSORBOARD_DIR = "tensorboard"
+TRAINING_STATE_FILE = "training_state.pt"
+BEST_FILE = "best.json"
+_CHECKPOINT_NAME = re.compile(r"^step-(\d+)$")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Small file helpers
+# ------------------------------------------------------------------------------------------------------
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically with ``data`` as indented JSON."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read_recorded_options(output_dir: str | Path) -> dict[str, Any] | None:
+    """The options of the run already in ``output_dir`` (its config.yaml), or None if there is none."""
+    path = Path(output_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ------------------------------------------------------------------------------------------------------
+# Manifest
+# ------------------------------------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from (with ``+dirty`` if changed), or None."""
+    source = Path(DeBERTa.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def gpu_inventory() -> list[dict[str, Any]]:
+    """Name and memory of each GPU, via nvidia-ml-py when installed; else what torch reports."""
+    try:
+        import pynvml
+    except ImportError:
+        pynvml = None
+    if pynvml is not None:
+        try:
+            pynvml.nvmlInit()
+            try:
+                gpus = []
+                for i in range(pynvml.nvmlDeviceGetCount()):
+                    handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+                    name = pynvml.nvmlDeviceGetName(handle)
+                    gpus.append({
+                        "name": name.decode() if isinstance(name, bytes) else name,
+                        "memory_mib": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20,
+                        "driver": _decode(pynvml.nvmlSystemGetDriverVersion()),
+                    })
+                return gpus
+            finally:
+                pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass  # no driver on this machine: fall back to torch's view
+    return [
+        {"name": torch.cuda.get_device_name(i),
+         "memory_mib": torch.cuda.get_device_properties(i).total_memory // 2**20}
+        for i in range(torch.cuda.device_count())
+    ]
+
+
+def _decode(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def run_manifest(argv: list[str], seed: int, tag: str, world_size: int) -> dict[str, Any]:
+    """What ``run.json`` records at the start of a run (``end_time`` is added when it finishes).
+
+    ``command`` is the process's whole command line (interpreter, launcher); ``argv`` the app's options.
+    """
+    return {
+        "package": "DeBERTa",
+        "version": DeBERTa.__version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpus": gpu_inventory(),
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "command": sys.orig_argv,
+        "argv": argv,
+        "tag": tag,
+        "seed": seed,
+        "world_size": world_size,
+        "start_time": _now(),
+        "end_time": None,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------
+# The run folder
+# ------------------------------------------------------------------------------------------------------
+class RunRecords:
+    """The run folder's logs: config, manifest, metrics history, latest evaluation, TensorBoard."""
+
+    def __init__(self, output_dir: str | Path, enabled: bool):
+        self.root = Path(output_dir)
+        self.enabled = enabled
+        self._manifest: dict[str, Any] | None = None
+        self._tensorboard: Any = None
+        self._log_handler: logging.Handler | None = None
+
+    def start(self, options: Mapping[str, Any], manifest: dict[str, Any], mode: str, resume_step: int = 0) -> None:
+        """Create the folder and write this run's config and manifest.
+
+        ``mode`` says what happens to records already in the folder: ``fresh`` (a training run from
+        step 0) removes an earlier run's history, evaluation and predictions, so that nothing of it can
+        be read as this run's result; ``resume`` keeps the history up to ``resume_step`` and drops what
+        came after it (the resumed run writes it again); ``append`` (evaluation or prediction only)
+        keeps everything.
+        """
+        if not self.enabled:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        if mode == "fresh":
+            for stale in (METRICS_FILE, EVAL_RESULTS_FILE):
+                (self.root / stale).unlink(missing_ok=True)
+            for stale_dir in (PREDICTIONS_DIR, TENSORBOARD_DIR):
+                shutil.rmtree(self.root / stale_dir, ignore_errors=True)
+        elif mode == "resume":
+            self._truncate_history(resume_step)
+        self._log_handler = logging.FileHandler(self.root / LOG_FILE, encoding="utf-8")
+        self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(self._log_handler)
+        write_text(self.root / CONFIG_FILE, yaml.safe_dump(dict(options), sort_keys=False))
+        self._manifest = manifest
+        write_json(self.root / MANIFEST_FILE, manifest)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # TensorBoard is optional
+            return
+        self._tensorboard = SummaryWriter(str(self.root / TENSORBOARD_DIR),
+                                          purge_step=resume_step if mode == "resume" else None)
+
+    def _truncate_history(self, step: int) -> None:
+        """Keep only metrics.jsonl entries up to ``step``: a resumed run writes the rest again."""
+        path = self.root / METRICS_FILE
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        write_text(path, "".join(line + "\n" for line in kept))
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        with open(self.root / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def log_train(self, step: int, epoch: float, loss: float, lr: float, examples_per_s: float) -> None:
+        """One training entry: mean loss since the last entry, learning rate, throughput."""
+        if not self.enabled:
+            return
+        self._append({"type": "train", "step": step, "epoch": round(epoch, 4), "loss": loss, "lr": lr,
+                      "examples_per_s": round(examples_per_s, 2)})
+        if self._tensorboard is not None:
+            for name, value in (("loss", loss), ("lr", lr), ("examples_per_s", examples_per_s)):
+                self._tensorboard.add_scalar(f"train/{name}", value, step)
+
+    def log_eval(self, step: int, epoch: float, splits: Mapping[str, Mapping[str, Any]]) -> None:
+        """One evaluation: ``splits`` maps split → {"loss": float, "metrics": {name: value}}."""
+        if not self.enabled:
+            return
+        for split, result in splits.items():
+            self._append({"type": "eval", "step": step, "epoch": round(epoch, 4), "split": split,
+                          "loss": result["loss"], "metrics": dict(result["metrics"])})
+            if self._tensorboard is not None:
+                self._tensorboard.add_scalar(f"eval/{split}/loss", result["loss"], step)
+                for name, value in result["metrics"].items():
+                    self._tensorboard.add_scalar(f"eval/{split}/{name}", value, step)
+        write_json(self.root / EVAL_RESULTS_FILE, {
+            "step": step,
+            "epoch": round(epoch, 4),
+            "splits": {split: {"loss": r["loss"], **r["metrics"]} for split, r in splits.items()},
+        })
+
+    def finish(self) -> None:
+        """Record the end time of a run that completed."""
+        if self.enabled and self._manifest is not None:
+            self._manifest["end_time"] = _now()
+            write_json(self.root / MANIFEST_FILE, self._manifest)
+
+    def close(self) -> None:
+        """Close the log and TensorBoard files (also after a failure)."""
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+
+# ------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------------------
+def checkpoints_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / CHECKPOINTS_DIR
+
+
+def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run folder as (step, folder), oldest first."""
+    root = checkpoints_dir(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        match = _CHECKPOINT_NAME.match(child.name)
+        if match and (child / TRAINING_STATE_FILE).is_file():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a training run folder stands for: its best (``checkpoints/best.json``), else its newest."""
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise CheckpointError(f"{run_dir}: a training run folder without a complete checkpoint "
+                          f"({CHECKPOINTS_DIR}/step-N)")
+    best_file = checkpoints_dir(run_dir) / BEST_FILE
+    if best_file.is_file():
+        try:
+            best = json.loads(best_file.read_text(encoding="utf-8")).get("checkpoint")
+        except json.JSONDecodeError:
+            best = None  # a damaged marker only costs the choice of the best: the newest is exported
+        for _, folder in checkpoints:
+            if folder.name == best:
+                logger.info("run %s: using its best checkpoint, %s", run_dir, folder.name)
+                return folder
+        logger.warning("run %s: %s names no existing checkpoint; using the newest", run_dir, best_file.name)
+    logger.info("run %s: using its newest checkpoint, %s", run_dir, checkpoints[-1][1].name)
+    return checkpoints[-1][1]
+
+
+def write_checkpoint(
+    output_dir: str | Path,
+    step: int,
+    *,
+    model_state: Mapping[str, torch.Tensor],
+    config: Mapping[str, Any],
+    tokenizer: Any,
+    training_state: Mapping[str, Any],
+) -> Path:
+    """Write ``checkpoints/step-<step>/`` atomically and return it.
+
+    The folder is a Hugging Face-layout model folder (``config.json``, ``model.safetensors``, the
+    tokenizer's files) that :func:`DeBERTa.deberta.load_model_state` and ``--init_model`` read, plus
+    ``training_state.pt`` for ``--resume``.
+    """
+    from safetensors.torch import save_file
+
+    root = checkpoints_dir(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".step-{step}-", dir=root))
+    try:
+        # safetensors refuses views that share storage; contiguous copies on the CPU are what it stores.
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in model_state.items()}
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(dict(config), indent=2, sort_keys=True) + "\n",
+                                         encoding="utf-8")
+        tokenizer.save_pretrained(tmp)
+        torch.save(dict(training_state), tmp / TRAINING_STATE_FILE)
+        if final.exists():  # a run resumed from an older checkpoint (--resume DIR) passes this step again
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_training_state(folder: Path) -> dict[str, Any]:
+    """``training_state.pt`` of a checkpoint, read without unpickling code."""
+    return torch.load(folder / TRAINING_STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def prune_checkpoints(output_dir: str | Path, keep: int, best_step: int | None) -> None:
+    """Delete all but the newest ``keep`` checkpoints and the best one, plus leftovers of killed writes."""
+    root = checkpoints_dir(output_dir)
+    if not root.is_dir():
+        return
+    for leftover in root.glob(".step-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    checkpoints = list_checkpoints(output_dir)
+    newest = {step for step, _ in checkpoints[-keep:]}
+    for step, folder in checkpoints:
+        if step not in newest and step != best_step:
+            shutil.rmtree(folder)
+
+
+def write_best(output_dir: str | Path, step: int, metric: str, value: float) -> None:
+    """``checkpoints/best.json``: which checkpoint scored best on the main metric."""
+    write_json(checkpoints_dir(output_dir) / BEST_FILE,
+               {"step": step, "checkpoint": f"step-{step}", "metric": metric, "value": value})
+
+
+def remove_checkpoints(output_dir: str | Path) -> None:
+    """Delete every checkpoint of a run folder (a fresh start with ``--resume never``)."""
+    shutil.rmtree(checkpoints_dir(output_dir), ignore_errors=True)
+

@@ -1,0 +1,191 @@
+"""``torchrun --nproc_per_node 2`` on the CPU (gloo) against one process, on the tiny model.
+
+Dropout is off so that the two layouts compute the same thing: the same global batches (8 examples:
+2 ranks x 4, or 1 process x 2 accumulation steps x 4) must give the same parameters, metrics and
+predictions, with a dev set of 19 examples (not a multiple of 2) evaluated over the ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_train_helpers import N_DEV, base_args, build_test_vocab, read_jsonl, read_tsv, write_all_tasks
+
+from DeBERTa import deberta
+from DeBERTa.apps import records
+from DeBERTa.apps.train import main
+from DeBERTa.deberta.tokenizer import GPT2Tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Unable to enable fault handler")
+
+TASK = "RTE"
+STEPS = 12  # 2 epochs of 6 updates; evaluations and checkpoints at 4, 6, 8, 12
+
+
+@pytest.fixture(scope="module")
+def glue_root(tmp_path_factory) -> Path:
+    return write_all_tasks(tmp_path_factory.mktemp("glue"))
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory, glue_root) -> Path:
+    return build_test_vocab(glue_root, tmp_path_factory.mktemp("vocab"))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("distributed")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_args(glue_root: Path, vocab: Path, workdir: Path, output_dir: Path, *extra: str) -> list[str]:
+    config = workdir / "tiny-no-dropout.json"
+    if not config.exists():
+        deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                   vocab_size=GPT2Tokenizer(vocab).vocab_size).save(config, layout="hf")
+    return base_args(glue_root, vocab, TASK, output_dir, "--do_train", "--do_eval", "--do_predict",
+                     "--model_config", str(config), "--cls_drop_out", "0", "--num_train_epochs", "2",
+                     "--dump_interval", "4", "--keep_checkpoints", "10", *extra)
+
+
+def torchrun(workdir: Path, args: list[str], *, script: Path | None = None, timeout: float = 300,
+             ) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node 2`` of the app (or of ``script``) with one thread per rank."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DEBERTA_CACHE": str(workdir / "cache"),
+           "DEBERTA_MODEL_HUB": "http://127.0.0.1:9"}
+    target = [str(script)] if script is not None else ["-m", "DeBERTa.apps.train"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "--monitor-interval", "0.5", *target, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(glue_root, vocab, workdir) -> Path:
+    out = workdir / "two-ranks"
+    result = torchrun(workdir, run_args(glue_root, vocab, workdir, out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_process(glue_root, vocab, workdir) -> Path:
+    out = workdir / "one-process"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DEBERTA_CACHE", str(workdir / "cache"))
+        assert main(run_args(glue_root, vocab, workdir, out, "--accumulative_update", "2")) == 0
+    return out
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], atol=2e-5, rtol=1e-4, msg=key)
+
+
+def test_two_ranks_train_like_one_process(two_ranks, one_process) -> None:
+    steps = [s for s, _ in records.list_checkpoints(two_ranks)]
+    assert steps == [s for s, _ in records.list_checkpoints(one_process)] == [4, 6, 8, 12]
+    for (_, a), (_, b) in zip(records.list_checkpoints(two_ranks), records.list_checkpoints(one_process),
+                              strict=True):
+        assert_same_weights(a, b)
+    two, one = read_jsonl(two_ranks / "metrics.jsonl"), read_jsonl(one_process / "metrics.jsonl")
+    assert [(e["type"], e["step"]) for e in two] == [(e["type"], e["step"]) for e in one]
+    for a, b in zip(two, one, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+
+
+def test_two_ranks_evaluate_every_example_once_in_order(two_ranks, one_process) -> None:
+    two, one = (json.loads((run / "eval_results.json").read_text()) for run in (two_ranks, one_process))
+    assert two["step"] == one["step"] == STEPS
+    assert two["splits"]["dev"]["accuracy"] == one["splits"]["dev"]["accuracy"]
+    assert two["splits"]["dev"]["loss"] == pytest.approx(one["splits"]["dev"]["loss"], abs=1e-5)
+    for name in ("dev_predictions.tsv", "RTE.tsv"):
+        header, rows = read_tsv(two_ranks / "predictions" / name)
+        assert rows == read_tsv(one_process / "predictions" / name)[1]
+    _, dev_rows = read_tsv(two_ranks / "predictions" / "dev_predictions.tsv")
+    assert [r[0] for r in dev_rows] == [str(i) for i in range(N_DEV)]  # 19 examples, each once, in order
+
+
+def test_two_ranks_write_one_set_of_outputs(two_ranks, one_process) -> None:
+    def files(run: Path) -> list[str]:
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+
+    assert files(two_ranks) == files(one_process)
+    assert json.loads((two_ranks / "run.json").read_text())["world_size"] == 2
+    state = torch.load(records.list_checkpoints(two_ranks)[-1][1] / "training_state.pt", weights_only=True)
+    assert state["world_size"] == 2 and len(state["rng"]) == 2
+
+
+def test_a_two_rank_checkpoint_resumes_in_one_process(two_ranks, glue_root, vocab, workdir) -> None:
+    resumed = workdir / "resumed"
+    shutil.copytree(two_ranks, resumed)
+    for step, folder in records.list_checkpoints(resumed):
+        if step > 4:
+            shutil.rmtree(folder)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DEBERTA_CACHE", str(workdir / "cache"))
+        assert main(run_args(glue_root, vocab, workdir, resumed)) == 0
+    assert [s for s, _ in records.list_checkpoints(resumed)] == [4, 6, 8, 12]
+    assert_same_weights(records.list_checkpoints(resumed)[-1][1], records.list_checkpoints(two_ranks)[-1][1])
+    steps = [(e["type"], e["step"]) for e in read_jsonl(resumed / "metrics.jsonl")]
+    assert steps == [(e["type"], e["step"]) for e in read_jsonl(two_ranks / "metrics.jsonl")]
+
+
+FAILING_RANK = '''
+import sys, time
+from DeBERTa.apps.train import main
+from DeBERTa.apps.trainer import Trainer
+
+update = Trainer._optimizer_step
+
+def fail_on_rank_1(self, *args, **kwargs):
+    if self.env.rank == 1 and self.step == 2:
+        print(f"FAILING AT {time.time()}", file=sys.stderr, flush=True)
+        raise RuntimeError("rank 1 failed on purpose")
+    return update(self, *args, **kwargs)
+
+Trainer._optimizer_step = fail_on_rank_1
+sys.exit(main())
+'''
+
+
+def test_a_failing_rank_stops_the_whole_job_within_seconds(glue_root, vocab, workdir, tmp_path) -> None:
+    script = tmp_path / "failing_rank.py"
+    script.write_text(FAILING_RANK)
+    result = torchrun(workdir, run_args(glue_root, vocab, workdir, tmp_path / "out"), script=script, timeout=120)
+    ended = time.time()
+    assert result.returncode != 0
+    assert "rank 1 failed on purpose" in result.stderr
+    failed_at = float(result.stderr.split("FAILING AT ")[1].split()[0])
+    assert ended - failed_at < 15, f"the job took {ended - failed_at:.1f} s to stop after rank 1 failed"
+
+
+def test_a_bad_batch_size_fails_before_writing(glue_root, vocab, workdir, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = torchrun(workdir, run_args(glue_root, vocab, workdir, out, "--train_batch_size", "9"), timeout=120)
+    assert result.returncode != 0
+    # Both ranks find it; torchrun stops the other as soon as the first one exits.
+    assert re.search(r"error: rank [01]: --train_batch_size 9 does not divide over 2 process\(es\) x "
+                     r"--accumulative_update 1; use a multiple of 2\n", result.stderr)
+    # The workers print no traceback; the one traceback is torchrun's own report of the failed workers.
+    assert result.stderr.count("Traceback") == 1 and "ChildFailedError" in result.stderr
+    assert "exitcode  : 2" in result.stderr
+    assert not out.exists()
