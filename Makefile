@@ -13,7 +13,7 @@ PIP := $(PYTHON) -m pip
 BOOTSTRAP_PYTHON ?= python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' DeBERTa/__init__.py)
 
-.PHONY: help install install-test test lint
+.PHONY: help install install-test test lint lint-python tools-shellcheck
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,5 +37,19 @@ install-test: $(VENV)/.installed-test ## install the test-only dependencies too
 test: install-test ## run the whole test suite
 	$(PYTHON) -m pytest -q
 
-lint: install-test ## ruff on the package and tests
+lint: lint-python lint-docker lint-shell ## ruff, hadolint on the Dockerfile, shellcheck on every script
+
+lint-python: install-test
 	$(PYTHON) -m ruff check DeBERTa tests
+
+# shellcheck is a system package: install it when we may (root), else say how.
+tools-shellcheck:
+	@command -v shellcheck >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; \
+	  else echo "make lint needs shellcheck: sudo apt-get install shellcheck" >&2; exit 2; fi; }
+
+lint-shell: tools-shellcheck
+lint-docker: install-test
+docker-smoke: install-test
+
+include docker/docker.mk

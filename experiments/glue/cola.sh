@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# CoLA (linguistic acceptability, 8.5k): Matthews correlation.
+# The published DeBERTa recipe; ./cola.sh --help explains the options and environment.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TASK=CoLA
+FROM_MNLI=0
+RECIPES=(
+  # model max_seq_len epochs learning_rate batch warmup cls_drop_out
+  "base  64  6 2e-5 32 100  0.15"
+  "large 64  6 7e-6 32 100  0.15"
+)
+glue_main "$@"
