@@ -3,9 +3,11 @@ sharding and prediction files."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import logging
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +29,7 @@ from DeBERTa.apps.data import (
     shard_indices,
     write_predictions,
 )
+from DeBERTa.apps.options import OptionsError
 from DeBERTa.apps.tasks import TaskError, get_task
 
 
@@ -275,6 +278,34 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     assert tok.calls == 1
 
 
+def test_unwritable_cache_costs_only_the_reuse(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    tok, examples = FakeTokenizer(), _examples(labels=(1, 0, 1))
+    expected = build_features(examples, tok, 16)
+
+    def read_only(*args: object, **kwargs: object) -> None:  # what a read-only image's file system answers
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    (tmp_path / "baked").mkdir()
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="DeBERTa.apps.data"):
+        patch.setattr(tempfile, "mkstemp", read_only)
+        features = build_features(examples, tok, 16, cache_dir=tmp_path / "baked")
+    assert features.offsets.tolist() == expected.offsets.tolist()
+    assert "cannot write the feature cache" in caplog.text and "DEBERTA_FEATURE_CACHE" in caplog.text
+    assert not any((tmp_path / "baked").iterdir())
+    # A cache folder that cannot even be created (its parent is a file) is no different.
+    _write(tmp_path / "a-file", "")
+    assert len(build_features(examples, tok, 16, cache_dir=tmp_path / "a-file" / "features")) == 3
+
+
+def test_feature_cache_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBERTA_CACHE", str(tmp_path / "models"))
+    monkeypatch.delenv(data.FEATURE_CACHE_ENV, raising=False)
+    assert data.feature_cache_dir() == tmp_path / "models" / "features"
+    monkeypatch.setenv(data.FEATURE_CACHE_ENV, str(tmp_path / "scratch"))
+    assert data.feature_cache_dir() == tmp_path / "scratch"
+
+
 def test_cache_key_sees_texts_labels_and_none() -> None:
     tok = FakeTokenizer()
     base = Example("0", "a", None, 1, 2)
@@ -364,7 +395,8 @@ def test_global_batches_do_not_depend_on_world_size() -> None:
                 # Rank-major, then micro-batch: the pieces concatenate back to the global batch.
                 pieces = [ranks[r][step * accumulation + j] for r in range(world) for j in range(accumulation)]
                 assert all(len(p) == batch // (world * accumulation) for p in pieces)
-                assert sum(pieces, []) == reference.global_batch(epoch, step).tolist(), (world, accumulation)
+                expected = reference.epoch_order(epoch)[step * batch : (step + 1) * batch]
+                assert sum(pieces, []) == expected.tolist(), (world, accumulation)
 
 
 def test_epoch_covers_every_example_and_epochs_differ() -> None:
@@ -399,9 +431,10 @@ def test_resume_continues_where_it_stopped() -> None:
 
 
 def test_sampler_argument_errors() -> None:
-    with pytest.raises(DataError, match="train batch size 10 must be a positive multiple of world size 4"):
+    # The same check, and message, as the options' (the trainer makes it before reading anything).
+    with pytest.raises(OptionsError, match=r"--train_batch_size 10 does not divide over 4 process\(es\)"):
         TrainBatchSampler(100, 10, seed=0, world_size=4)
-    with pytest.raises(DataError, match="x accumulation steps 3"):
+    with pytest.raises(OptionsError, match="--accumulative_update 3; use a multiple of 3"):
         TrainBatchSampler(100, 8, seed=0, accumulation_steps=3)
     with pytest.raises(ValueError, match="rank 2 outside"):
         TrainBatchSampler(100, 8, seed=0, rank=2, world_size=2)
@@ -415,16 +448,14 @@ def test_sampler_argument_errors() -> None:
 # Evaluation sharding
 
 
-@pytest.mark.parametrize("strided", [False, True])
-def test_shards_cover_every_example_once(strided: bool) -> None:
+def test_shards_cover_every_example_once() -> None:
     for n in (0, 1, 5, 7, 8, 101):
         for world in (1, 2, 3, 4, 8):
-            shards = [list(shard_indices(n, r, world, strided=strided)) for r in range(world)]
-            assert sorted(sum(shards, [])) == list(range(n)), (n, world)
+            shards = [list(shard_indices(n, r, world)) for r in range(world)]
+            assert sum(shards, []) == list(range(n)), (n, world)  # contiguous, in rank order
             sizes = [len(s) for s in shards]
             assert max(sizes) - min(sizes) <= 1
     assert list(shard_indices(7, 0, 3)) == [0, 1, 2] and list(shard_indices(7, 2, 3)) == [5, 6]
-    assert list(shard_indices(7, 1, 3, strided=True)) == [1, 4]
     with pytest.raises(ValueError):
         shard_indices(7, 3, 3)
 
@@ -432,12 +463,12 @@ def test_shards_cover_every_example_once(strided: bool) -> None:
 def test_merge_shards_restores_order_and_checks_exactly_once() -> None:
     n, world = 11, 3
     logits = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
-    # Each rank sends its examples in whatever order it evaluated them.
+    # Each rank sends its examples in whatever order it evaluated them, and the ranks in any order.
     parts = []
     for rank in range(world):
-        mine = np.array(shard_indices(n, rank, world, strided=True))[::-1]
+        mine = np.array(shard_indices(n, rank, world))[::-1]
         parts.append((mine, logits[mine]))
-    np.testing.assert_array_equal(merge_shards(parts, n), logits)
+    np.testing.assert_array_equal(merge_shards(parts[::-1], n), logits)
 
     with pytest.raises(ValueError, match=r"1 missing \(e.g. \[10\]\), 0 repeated"):
         merge_shards([(np.arange(10), logits[:10])], n)

@@ -2,7 +2,9 @@
 
 Dropout is off so that the two layouts compute the same thing: the same global batches (8 examples:
 2 ranks x 4, or 1 process x 2 accumulation steps x 4) must give the same parameters, metrics and
-predictions, with a dev set of 19 examples (not a multiple of 2) evaluated over the ranks.
+per-example logits, with a dev set of 19 examples (not a multiple of 2) evaluated over the ranks; and
+2 ranks x 2 accumulation steps x 2 (gradient sync skipped on the first micro-step) the same parameters
+as 1 process x 4 accumulation steps x 2.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_helpers import N_DEV, base_args, build_test_vocab, read_jsonl, read_tsv, write_all_tasks
+from test_train_helpers import (  # noqa: F401  (the *_fixture: fixtures)
+    N_DEV,
+    base_args,
+    glue_root_fixture,
+    one_thread_fixture,
+    read_jsonl,
+    read_tsv,
+    vocab_fixture,
+)
 
 from DeBERTa import deberta
 from DeBERTa.apps import records
@@ -33,26 +44,8 @@ STEPS = 12  # 2 epochs of 6 updates; evaluations and checkpoints at 4, 6, 8, 12
 
 
 @pytest.fixture(scope="module")
-def glue_root(tmp_path_factory) -> Path:
-    return write_all_tasks(tmp_path_factory.mktemp("glue"))
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory, glue_root) -> Path:
-    return build_test_vocab(glue_root, tmp_path_factory.mktemp("vocab"))
-
-
-@pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("distributed")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_args(glue_root: Path, vocab: Path, workdir: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -117,11 +110,20 @@ def test_two_ranks_evaluate_every_example_once_in_order(two_ranks, one_process) 
     assert two["step"] == one["step"] == STEPS
     assert two["splits"]["dev"]["accuracy"] == one["splits"]["dev"]["accuracy"]
     assert two["splits"]["dev"]["loss"] == pytest.approx(one["splits"]["dev"]["loss"], abs=1e-5)
-    for name in ("dev_predictions.tsv", "RTE.tsv"):
-        header, rows = read_tsv(two_ranks / "predictions" / name)
-        assert rows == read_tsv(one_process / "predictions" / name)[1]
-    _, dev_rows = read_tsv(two_ranks / "predictions" / "dev_predictions.tsv")
-    assert [r[0] for r in dev_rows] == [str(i) for i in range(N_DEV)]  # 19 examples, each once, in order
+    assert read_tsv(two_ranks / "predictions" / "RTE.tsv") == read_tsv(one_process / "predictions" / "RTE.tsv")
+
+    # Each example's logits, as the 2 ranks gathered them (10 + 9 examples) and as one process computed them.
+    (header, two_rows), (_, one_rows) = (read_tsv(run / "predictions" / "dev_predictions.tsv")
+                                         for run in (two_ranks, one_process))
+    assert header == ["index", "prediction", "label", "logit_not_entailment", "logit_entailment"]
+    assert [r[:3] for r in two_rows] == [r[:3] for r in one_rows]
+    two_logits, one_logits = (np.array([[float(v) for v in r[3:]] for r in rows]) for rows in (two_rows, one_rows))
+    assert one_logits.shape == (N_DEV, 2)
+    tolerance = 1e-7  # the two layouts agree to ~1e-9 here (the same weights up to float summation order)
+    # Any two examples' logits differ by far more, so an example out of place, missing or twice would show.
+    gaps = np.abs(one_logits[:, None] - one_logits[None]).max(-1)[~np.eye(N_DEV, dtype=bool)]
+    assert gaps.min() > 10 * tolerance
+    np.testing.assert_allclose(two_logits, one_logits, rtol=0, atol=tolerance)
 
 
 def test_two_ranks_write_one_set_of_outputs(two_ranks, one_process) -> None:
@@ -147,6 +149,44 @@ def test_a_two_rank_checkpoint_resumes_in_one_process(two_ranks, glue_root, voca
     assert_same_weights(records.list_checkpoints(resumed)[-1][1], records.list_checkpoints(two_ranks)[-1][1])
     steps = [(e["type"], e["step"]) for e in read_jsonl(resumed / "metrics.jsonl")]
     assert steps == [(e["type"], e["step"]) for e in read_jsonl(two_ranks / "metrics.jsonl")]
+
+
+COUNTING_NO_SYNC = '''
+import os, sys
+from torch.nn.parallel import DistributedDataParallel
+from DeBERTa.apps.train import main
+
+no_sync = DistributedDataParallel.no_sync
+calls = 0
+
+def counting_no_sync(self):
+    global calls
+    calls += 1
+    return no_sync(self)
+
+DistributedDataParallel.no_sync = counting_no_sync
+status = main()
+print(f"NO_SYNC rank {os.environ['RANK']}: {calls}", file=sys.stderr, flush=True)
+sys.exit(status)
+'''
+
+
+def test_accumulating_ranks_skip_the_sync_and_train_like_one_process(glue_root, vocab, workdir, tmp_path) -> None:
+    # 4 updates of the same global batches of 8: 2 ranks x 2 micro-steps x 2, or 1 process x 4 micro-steps x 2.
+    script = tmp_path / "counting_no_sync.py"
+    script.write_text(COUNTING_NO_SYNC)
+    two = workdir / "two-ranks-accumulating"
+    result = torchrun(workdir, run_args(glue_root, vocab, workdir, two, "--accumulative_update", "2",
+                                        "--max_steps", "4"), script=script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Each rank skipped the gradient sync on the first of its 2 micro-steps of every update.
+    assert sorted(re.findall(r"NO_SYNC rank (\d): (\d+)", result.stderr)) == [("0", "4"), ("1", "4")]
+    one = workdir / "one-process-accumulating"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DEBERTA_CACHE", str(workdir / "cache"))
+        assert main(run_args(glue_root, vocab, workdir, one, "--accumulative_update", "4", "--max_steps", "4")) == 0
+    assert [s for s, _ in records.list_checkpoints(two)] == [s for s, _ in records.list_checkpoints(one)] == [4]
+    assert_same_weights(records.list_checkpoints(two)[-1][1], records.list_checkpoints(one)[-1][1])
 
 
 FAILING_RANK = '''

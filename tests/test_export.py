@@ -11,13 +11,14 @@ padded position holds is never read by a real one. The vocabulary is built from 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 from hub_server import HubServer
 from safetensors.torch import load_file
+from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixture: one torch thread per test)
 
 from DeBERTa import deberta
 from DeBERTa.apps import export, records, trainer
@@ -37,18 +38,9 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """The tiny models gain nothing from more threads on a shared machine; restored for other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> GPT2Tokenizer:
-    """A DeBERTa vocabulary over GPT-2's first merges, ordered by a small corpus (ids differ from GPT-2's)."""
+def gpt2_cut(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(encoder.json, vocab.bpe) of GPT-2 cut to its first merges."""
     try:
         encoder_json, vocab_bpe = gpt2_bpe_files()
     except TokenizerError:
@@ -61,7 +53,13 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> GPT2Tokenizer:
     (folder / "encoder.json").write_text(json.dumps(encoder, ensure_ascii=False), encoding="utf-8")
     (folder / "vocab.bpe").write_text("\n".join([lines[0], *[m for m in lines[1:] if m][:MERGES], ""]),
                                       encoding="utf-8")
-    return GPT2Tokenizer(build_vocab(SENTENCES * 3, folder / "encoder.json", folder / "vocab.bpe"))
+    return folder / "encoder.json", folder / "vocab.bpe"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(gpt2_cut: tuple[Path, Path]) -> GPT2Tokenizer:
+    """A DeBERTa vocabulary over GPT-2's first merges, ordered by a small corpus (ids differ from GPT-2's)."""
+    return GPT2Tokenizer(build_vocab(SENTENCES * 3, *gpt2_cut))
 
 
 def tiny_config(tokenizer: GPT2Tokenizer, **overrides: object) -> deberta.ModelConfig:
@@ -151,20 +149,52 @@ def test_classifier_checkpoint_round_trips(tokenizer: GPT2Tokenizer, tmp_path: P
     torch.testing.assert_close(got[real], ref[real], rtol=1e-5, atol=1e-5)
 
 
-def test_exported_tokenizer_gives_our_ids(tokenizer: GPT2Tokenizer, tmp_path: Path) -> None:
-    """Single sentences only: transformers 5 builds pairs as [CLS] A [SEP] [SEP] B [SEP], unlike DeBERTa."""
+def test_exported_tokenizer_gives_our_ids(tokenizer: GPT2Tokenizer, tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
     model = randomize(deberta.SequenceClassificationModel(tiny_config(tokenizer), num_labels=2), seed=3)
     write_run(tmp_path / "run", tokenizer, {1: model}, best=None)
-    out = export.export_hf(tmp_path / "run", tmp_path / "hf")
+    with caplog.at_level(logging.WARNING, logger="DeBERTa.apps.export"):
+        out = export.export_hf(tmp_path / "run", tmp_path / "hf")
+    assert "its DebertaTokenizer class (as of transformers 5) ignores tokenizer.json's pair template" in caplog.text
 
     ours = [list(e.input_ids) for e in tokenizer.encode_batch(SENTENCES)]
     assert any(len(ids) > 8 for ids in ours)  # real text, not only [CLS] [SEP]
-    for cls in (transformers.AutoTokenizer, transformers.DebertaTokenizer):
-        theirs = cls.from_pretrained(out)
-        assert type(theirs).__name__.startswith("DebertaTokenizer")
-        assert len(theirs) == tokenizer.vocab_size
-        assert theirs(SENTENCES)["input_ids"] == ours
-        assert theirs.mask_token_id == tokenizer.mask_token_id and theirs.pad_token_id == tokenizer.pad_token_id
+    firsts, seconds = SENTENCES, SENTENCES[1:] + SENTENCES[:1]
+    pairs = [tokenizer.encode(a, b) for a, b in zip(firsts, seconds, strict=True)]
+    assert all(1 in e.token_type_ids for e in pairs)
+
+    # AutoTokenizer: tokenizer.json as written, pairs and type ids included.
+    auto = transformers.AutoTokenizer.from_pretrained(out)
+    assert auto.is_fast and len(auto) == tokenizer.vocab_size
+    assert auto(SENTENCES)["input_ids"] == ours
+    encoded = auto(firsts, seconds)
+    assert encoded["input_ids"] == [list(e.input_ids) for e in pairs]
+    assert encoded["token_type_ids"] == [list(e.token_type_ids) for e in pairs]
+    assert auto.mask_token_id == tokenizer.mask_token_id and auto.pad_token_id == tokenizer.pad_token_id
+    assert auto.decode(ours[0], skip_special_tokens=True) == SENTENCES[0]
+
+    # transformers' DebertaTokenizer loads the folder too: the same ids for single texts (pairs: see export's
+    # docstring).
+    deberta_tokenizer = transformers.DebertaTokenizer.from_pretrained(out)
+    assert len(deberta_tokenizer) == tokenizer.vocab_size
+    assert deberta_tokenizer(SENTENCES)["input_ids"] == ours
+    assert deberta_tokenizer.mask_token_id == tokenizer.mask_token_id
+
+
+def test_corpus_only_vocabulary_is_refused(gpt2_cut: tuple[Path, Path], tmp_path: Path) -> None:
+    """A vocabulary of the corpus' pieces alone lacks BPE tokens its merges need; transformers cannot load it."""
+    corpus_only = GPT2Tokenizer(build_vocab(SENTENCES, *gpt2_cut, include_unseen=False))
+    files = corpus_only.save_pretrained(tmp_path / "vocab")
+    with pytest.raises(Exception, match="out of vocabulary"):
+        transformers.DebertaTokenizer.from_pretrained(files)
+
+    model = randomize(deberta.SequenceClassificationModel(tiny_config(corpus_only), num_labels=2), seed=9)
+    write_run(tmp_path / "run", corpus_only, {1: model}, best=None)
+    with pytest.raises(export.ExportError, match=r"lacks \d+ of the \d+ BPE tokens its merges use .*include_unseen"
+                       ) as err:
+        export.export_hf(tmp_path / "run", tmp_path / "hf")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "hf").exists()
 
 
 def test_task_head_none_exports_a_bare_encoder(tokenizer: GPT2Tokenizer, tmp_path: Path) -> None:
@@ -350,7 +380,7 @@ def test_refuses_non_empty_output_unless_forced(biased_mlm: tuple[deberta.Masked
     assert status == 0
     assert sorted(p.name for p in target.iterdir()) == [
         "bpe_encoder.bin", "config.json", "merges.txt", "model.safetensors", "special_tokens_map.json",
-        "tokenizer_config.json", "vocab.json",
+        "tokenizer.json", "tokenizer_config.json", "vocab.json",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlm", "out", "vocab"]  # no temporary folders left
 

@@ -8,6 +8,7 @@ import pytest
 
 from DeBERTa.apps.options import (
     FIELDS,
+    TRAINING_OPTIONS,
     OptionsError,
     TrainOptions,
     batch_split,
@@ -44,7 +45,7 @@ def test_flags_and_resume_forms() -> None:
     assert parse_options([*REQUIRED, "--do_eval", "--resume"]).resume == "auto"
     assert parse_options([*REQUIRED, "--do_eval", "--resume", "never"]).resume == "never"
     opts = parse_options([*REQUIRED, "--do_eval", "--resume", "out/checkpoints/step-8"])
-    assert opts.resume_from == "out/checkpoints/step-8"
+    assert opts.resume_dir == "out/checkpoints/step-8"
     assert parse_options([*REQUIRED, "--do_eval", "--bf16", "--pre_trained", "large"]).init_model == "large"
     assert parse_options([*REQUIRED, "--do_eval", "--fp16", "false"]).fp16 is False
 
@@ -101,11 +102,25 @@ def test_bad_yaml_config(tmp_path) -> None:
 
 
 def test_global_batch_split_over_ranks_and_accumulation() -> None:
-    opts = TrainOptions(train_batch_size=32, accumulative_update=2)
-    assert batch_split(opts, 1) == 16
-    assert batch_split(opts, 4) == 4
-    with pytest.raises(OptionsError, match="does not divide over 3 process"):
-        batch_split(opts, 3)
+    assert batch_split(32, 1, 2) == 16
+    assert batch_split(32, 4, 2) == 4
+    with pytest.raises(OptionsError, match=r"--train_batch_size 32 does not divide over 3 process\(es\) x "
+                                           r"--accumulative_update 2; use a multiple of 6"):
+        batch_split(32, 3, 2)
+    with pytest.raises(OptionsError, match="must be at least 1"):
+        batch_split(8, 1, 0)
+
+
+def test_training_record_names_one_file_one_way(tmp_path, monkeypatch) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    here = TrainOptions(task_name="RTE", model_config="config.json", init_model="base").training_record()
+    monkeypatch.chdir(tmp_path.parent)
+    there = TrainOptions(task_name="RTE", model_config=f"{tmp_path.name}/config.json",
+                         init_model="base").training_record()
+    assert here == there and here["model_config"] == str(tmp_path / "config.json")
+    assert here["init_model"] == "base"  # a model name, not a path: kept as given
+    assert list(here) == list(TRAINING_OPTIONS)
 
 
 def test_help_explains_every_option(capsys) -> None:

@@ -8,6 +8,7 @@ examples, on one CPU thread.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import types
@@ -16,52 +17,35 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from glue_fixtures import write_glue_task
+from glue_fixtures import QQP_BROKEN_ROWS, write_glue_task
 from safetensors.torch import load_file
-from test_train_helpers import (
+from test_train_helpers import (  # noqa: F401  (the *_fixture: fixtures)
     GLUE_TASKS,
     N_DEV,
     N_TEST,
     N_TRAIN,
     base_args,
     build_test_vocab,
+    glue_root_fixture,
     hand_metrics,
+    one_thread_fixture,
     read_jsonl,
     read_tsv,
     task_dir,
-    write_all_tasks,
+    vocab_fixture,
 )
 
 from DeBERTa import deberta
 from DeBERTa.apps import records
 from DeBERTa.apps.tasks import get_task
 from DeBERTa.apps.train import main
-from DeBERTa.apps.trainer import Trainer, lr_factor, override_config
+from DeBERTa.apps.trainer import Trainer, classifier_rows, lr_factor, override_config
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer
 
 UPDATES_PER_EPOCH = N_TRAIN // 8
 
 # torchrun's error recorder (on main) cannot enable faulthandler on pytest's captured stderr; harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore:Unable to enable fault handler")
-
-
-@pytest.fixture(scope="module")
-def glue_root(tmp_path_factory) -> Path:
-    return write_all_tasks(tmp_path_factory.mktemp("glue"))
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory, glue_root) -> Path:
-    return build_test_vocab(glue_root, tmp_path_factory.mktemp("vocab"))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine's cores are shared: one thread per test process."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Runs:
@@ -105,6 +89,11 @@ def test_every_glue_task_end_to_end(task_name, runs) -> None:
     manifest = json.loads((run / "run.json").read_text())
     assert manifest["version"] == deberta_version() and manifest["seed"] == 1234
     assert manifest["torch"] == torch.__version__ and manifest["end_time"] is not None
+    # Malformed rows are counted where the task skips them (QQP's train and dev files) and reported.
+    assert manifest["skipped_rows"] == ({"train": 2 * QQP_BROKEN_ROWS, "dev": 0} if task_name == "QQP" else {})
+    if task_name == "QQP":
+        assert f"malformed rows skipped (recorded in run.json): train {2 * QQP_BROKEN_ROWS}, dev 0" in (
+            run / "train.log").read_text()
 
     history = read_jsonl(run / "metrics.jsonl")
     train = [e for e in history if e["type"] == "train"]
@@ -118,7 +107,11 @@ def test_every_glue_task_end_to_end(task_name, runs) -> None:
     assert latest["step"] == UPDATES_PER_EPOCH and set(latest["splits"]) == set(task.eval_splits)
     for split in task.eval_splits:
         header, rows = read_tsv(run / "predictions" / f"{split}_predictions.tsv")
-        assert header == ["index", "prediction", "label"] and len(rows) == N_DEV
+        logit_columns = [] if task.is_regression else [f"logit_{name}" for name in task.labels]
+        assert header == ["index", "prediction", "label", *logit_columns] and len(rows) == N_DEV
+        for row in rows if logit_columns else []:  # the predicted label is the one with the highest logit
+            logits = [float(v) for v in row[3:]]
+            assert row[1] == task.labels[logits.index(max(logits))]
         recorded = latest["splits"][split]
         by_hand = hand_metrics(list(task.metrics), rows)
         assert set(recorded) == {"loss", *task.metrics}
@@ -192,7 +185,7 @@ def test_mnli_run_starts_rte_with_a_new_classifier(runs, glue_root, tmp_path, ca
     args = [a for a in args if a not in ("--model_config", "tiny", "--vocab_path", "unused")]
     with caplog.at_level("INFO"):
         assert main(args) == 0
-    assert f"starting from its checkpoint {mnli.name}" in caplog.text
+    assert f"using its best checkpoint, {mnli.name}" in caplog.text
     assert "loaded encoder, pooler; new: classifier" in caplog.text
     before, after = load_file(mnli / "model.safetensors"), load_file(final_checkpoint(out) / "model.safetensors")
     assert after["classifier.weight"].shape == (2, 32) and before["classifier.weight"].shape == (3, 32)
@@ -246,6 +239,80 @@ def test_evaluating_a_checkpoint_reproduces_its_results(runs, glue_root, tmp_pat
     assert (out / "predictions" / "dev_predictions.tsv").read_text() == (
         run / "predictions" / "dev_predictions.tsv").read_text()
     assert not (out / "checkpoints").exists()
+
+
+def write_polarity_task(folder: Path, glue_root: Path, labels: list[str]) -> Path:
+    """A custom task (task.yaml) on SST-2's fixture sentences labelled NEG / POS, classifier rows in the
+    order of ``labels``."""
+    folder.mkdir(parents=True)
+    (folder / "task.yaml").write_text("name: polarity\nfiles: {train: train.tsv, dev: dev.tsv}\n"
+                                      f"text_columns: [sentence]\nlabel_column: label\nlabels: {json.dumps(labels)}\n")
+    for split in ("train", "dev"):
+        _, rows = read_tsv(task_dir(glue_root, "SST-2") / f"{split}.tsv")
+        (folder / f"{split}.tsv").write_text("sentence\tlabel\n" + "".join(
+            f"{sentence}\t{('NEG', 'POS')[int(label)]}\n" for sentence, label in rows), encoding="utf-8")
+    return folder
+
+
+def test_own_checkpoint_with_custom_labels_keeps_its_classifier(glue_root, vocab, tmp_path, caplog) -> None:
+    data = write_polarity_task(tmp_path / "polarity", glue_root, ["NEG", "POS"])
+    run = tmp_path / "run"
+    args = base_args(glue_root, vocab, "SST-2", run, "--do_train")
+    args[args.index("--task_name") + 1], args[args.index("--data_dir") + 1] = "polarity", str(data)
+    assert main(args) == 0
+    trained = json.loads((run / "eval_results.json").read_text())["splits"]["dev"]
+    _, trained_rows = read_tsv(run / "predictions" / "dev_predictions.tsv")
+
+    def evaluate(data_dir: Path, out: Path) -> tuple[dict, list[list[str]]]:
+        assert main(["--task_name", "polarity", "--do_eval", "--data_dir", str(data_dir), "--output_dir", str(out),
+                     "--init_model", str(run), "--max_seq_len", "32", "--eval_batch_size", "8"]) == 0
+        return (json.loads((out / "eval_results.json").read_text())["splits"]["dev"],
+                read_tsv(out / "predictions" / "dev_predictions.tsv")[1])
+
+    with caplog.at_level("INFO"):
+        again, rows = evaluate(data, tmp_path / "eval")
+    assert "re-initialised" not in caplog.text and "loaded encoder, pooler, classifier; new: nothing" in caplog.text
+    assert again == pytest.approx(trained, abs=1e-6) and rows == trained_rows
+
+    # The same labels in the other order: the classifier's rows follow their labels.
+    swapped = write_polarity_task(tmp_path / "swapped", glue_root, ["POS", "NEG"])
+    again, rows = evaluate(swapped, tmp_path / "eval-swapped")
+    assert again == pytest.approx(trained, abs=1e-6)
+    assert [r[:3] for r in rows] == [r[:3] for r in trained_rows]  # the same predictions, by name
+    logits = [[float(v) for v in r[3:]] for r in rows]  # logit_POS, logit_NEG
+    assert logits == [pytest.approx([float(r[4]), float(r[3])], abs=1e-5) for r in trained_rows]
+
+
+def test_classifier_rows_follow_label_names() -> None:
+    mnli = ["contradiction", "neutral", "entailment"]
+    assert classifier_rows(["NEG", "POS"], ["NEG", "POS"], exact=True) == [0, 1]
+    assert classifier_rows(["POS", "NEG"], ["NEG", "POS"], exact=True) == [1, 0]
+    assert classifier_rows(["neg", "pos"], ["NEG", "POS"], exact=True) is None  # this app's: names as given
+    # The hub's MNLI models spell their labels in capitals.
+    assert classifier_rows(["CONTRADICTION", "NEUTRAL", "ENTAILMENT"], mnli, exact=False) == [0, 1, 2]
+    assert classifier_rows(["ENTAILMENT", "NEUTRAL", "CONTRADICTION"], mnli, exact=False) == [2, 1, 0]
+    assert classifier_rows(["Neg", "Pos"], ["NEG", "pos"], exact=False) == [0, 1]
+    assert classifier_rows(["a", "b"], ["a", "c"], exact=False) is None
+    assert classifier_rows(["a", "A"], ["a", "b"], exact=False) is None  # the same name without case
+    assert classifier_rows(["a", "b", "c"], ["a", "b"], exact=True) is None
+
+
+def test_evaluating_in_a_training_run_folder_leaves_its_records_alone(runs, glue_root, tmp_path) -> None:
+    run = tmp_path / "rte"
+    shutil.copytree(runs("RTE"), run)
+    kept = ("config.yaml", "run.json", "metrics.jsonl", "eval_results.json", "train.log")
+    before = {name: (run / name).read_bytes() for name in kept}
+    assert main(["--task_name", "RTE", "--do_eval", "--do_predict", "--data_dir", str(task_dir(glue_root, "RTE")),
+                 "--output_dir", str(run), "--init_model", str(run), "--max_seq_len", "32",
+                 "--eval_batch_size", "8"]) == 0
+    assert {name: (run / name).read_bytes() for name in kept} == before
+    record = json.loads((run / "eval-run.json").read_text())
+    assert record["options"]["do_eval"] and not record["options"]["do_train"] and record["end_time"]
+    assert record["model"] == str(final_checkpoint(run)) and record["argv"][:2] == ["--task_name", "RTE"]
+    trained = json.loads(before["eval_results.json"])["splits"]["dev"]
+    assert record["results"]["splits"]["dev"] == pytest.approx(trained, abs=1e-6)
+    assert "predictions of RTE test" in (run / "eval.log").read_text()
+    assert len(read_tsv(run / "predictions" / "RTE.tsv")[1]) == N_TEST
 
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "glue-samples"
@@ -348,6 +415,77 @@ def test_resume_never_starts_over_in_the_same_folder(glue_root, vocab, tmp_path)
     assert not (out / "predictions" / "WNLI.tsv").exists()  # the earlier run's predictions are gone
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_auto_resume_refuses_a_run_of_other_options(glue_root, vocab, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(base_args(glue_root, vocab, "WNLI", out, "--do_train")) == 0
+    before = snapshot(out)
+    capsys.readouterr()  # the first run's log
+    assert main(base_args(glue_root, vocab, "WNLI", out, "--do_train", "--learning_rate", "1e-3", "--seed", "7")) == 2
+    assert_one_error_line(capsys, f"--output_dir {out} holds a run trained with other options (--learning_rate "
+                                  "0.002 -> 0.001, --seed 1234 -> 7): repeat them to continue it, start over with "
+                                  "--resume never, or use another --output_dir")
+    assert snapshot(out) == before
+
+
+def test_a_finished_run_is_not_trained_again(glue_root, vocab, tmp_path, caplog) -> None:
+    out = tmp_path / "run"
+    args = base_args(glue_root, vocab, "WNLI", out, "--do_train")
+    assert main(args) == 0
+    before = snapshot(out)
+    with caplog.at_level("INFO"):
+        assert main(args) == 0
+    assert "the run is already complete (6 of 6 updates): not training it again" in caplog.text
+    assert snapshot(out) == before
+
+    # Evaluation and prediction still run, with the trained model, recorded beside the run's own records.
+    assert main([*args, "--do_eval", "--do_predict"]) == 0
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if k in before and not k.startswith("predictions/")} == {
+        k: v for k, v in before.items() if not k.startswith("predictions/")}
+    record = json.loads(after["eval-run.json"])
+    trained = json.loads(before["eval_results.json"])
+    assert record["results"]["step"] == trained["step"] == UPDATES_PER_EPOCH
+    assert record["results"]["splits"]["dev"] == pytest.approx(trained["splits"]["dev"], abs=1e-6)
+    assert record["model"] == str(final_checkpoint(out))
+    assert "predictions/WNLI.tsv" in after
+
+
+def test_resuming_with_another_precision(glue_root, vocab, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(base_args(glue_root, vocab, "SST-2", out, "--do_train", "--bf16", "--max_steps", "2")) == 0
+    capsys.readouterr()  # the first run's log
+    # --resume auto takes another precision for another run ...
+    assert main(base_args(glue_root, vocab, "SST-2", out, "--do_train", "--fp16", "--max_steps", "4")) == 2
+    assert_one_error_line(capsys, "(--max_steps 2 -> 4, --fp16 False -> True, --bf16 True -> False)")
+    # ... but a checkpoint named with --resume continues, with a new fp16 loss scale (bf16 had none).
+    checkpoint = final_checkpoint(out)
+    assert main(base_args(glue_root, vocab, "SST-2", out, "--do_train", "--fp16", "--max_steps", "4",
+                          "--resume", str(checkpoint))) == 0
+    state = torch.load(final_checkpoint(out) / "training_state.pt", weights_only=True)
+    assert state["step"] == 4 and state["options"]["fp16"] and state["scaler"]["scale"] == 256.0  # --loss_scale
+
+
+def test_resume_drops_a_torn_last_line_of_the_history(tmp_path, caplog) -> None:
+    entries = [{"type": "train", "step": step, "loss": 1.0} for step in (2, 4, 6)]
+    history = tmp_path / "metrics.jsonl"
+    history.write_text("".join(json.dumps(e) + "\n" for e in entries) + '{"type": "eval", "step": 6, "spl')
+    run = records.RunRecords(tmp_path, enabled=True)
+    with caplog.at_level("WARNING"):
+        run.start({"task_name": "RTE"}, {"seed": 1}, "resume", resume_step=4)
+    run.close()
+    assert read_jsonl(history) == entries[:2]
+    assert "metrics.jsonl: dropping its unreadable last line" in caplog.text
+    # A damaged line before the last is no torn write: it is reported, not dropped.
+    history.write_text(json.dumps(entries[0]) + "\ngarbage\n" + json.dumps(entries[1]) + "\n")
+    with pytest.raises(records.RunFolderError, match="metrics.jsonl line 2 is not a metrics entry") as err:
+        records.RunRecords(tmp_path, enabled=True).start({}, {}, "resume", resume_step=4)
+    assert "\n" not in str(err.value)
+
+
 def tiny_without_dropout(path: Path, vocab: Path) -> Path:
     deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                                vocab_size=GPT2Tokenizer(vocab).vocab_size).save(path, layout="hf")
@@ -378,8 +516,12 @@ def test_mixed_precision_runs_on_cpu(precision, glue_root, vocab, tmp_path) -> N
     checkpoint = final_checkpoint(out)
     assert all(t.dtype == torch.float32 for t in load_file(checkpoint / "model.safetensors").values())
     scaler = torch.load(checkpoint / "training_state.pt", weights_only=True)["scaler"]
-    if precision == "--fp16":  # dynamic loss scale: started at 1024, doubled every 2 updates without overflow
-        assert scaler["scale"] in (1024.0 * 2 ** k for k in range(-6, 4))
+    if precision == "--fp16":
+        # Dynamic loss scale: started at --loss_scale 1024, doubled every --scale_steps 2 updates without
+        # overflow. The tiny model's gradients never overflow at these scales, so after its 6 updates the
+        # scale has doubled 3 times and no overflow-free update is pending.
+        assert scaler["growth_interval"] == 2 and scaler["growth_factor"] == 2.0
+        assert scaler["scale"] == 1024.0 * 2**3 and scaler["_growth_tracker"] == 0
     else:
         assert scaler == {}  # bf16 needs no loss scaling
 

@@ -1,13 +1,21 @@
 """Shared pieces of the training-app tests: a vocabulary built offline, GLUE fixtures, common options,
 and metrics worked out by hand from prediction files (independent of :mod:`DeBERTa.apps.metrics`) —
-plus a check of those hand-worked metrics."""
+plus a check of those hand-worked metrics.
+
+The fixtures ``glue_root``, ``vocab`` and ``one_thread`` are used by importing their functions into a
+test module (``from test_train_helpers import glue_root_fixture, ...``): pytest finds them there under
+their fixture names, and makes the module-scoped ones once per importing module.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import torch
 from glue_fixtures import FOLDERS, write_glue_task
 
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer, build_vocab, gpt2_bpe_files
@@ -29,6 +37,27 @@ def build_test_vocab(glue_root: Path, target: Path) -> Path:
     tokenizer = GPT2Tokenizer(build_vocab(corpus, *gpt2_bpe_files(), include_unseen=False))
     tokenizer.save_pretrained(target)
     return target
+
+
+@pytest.fixture(scope="module", name="glue_root")
+def glue_root_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every GLUE task's fixture files (see :func:`write_all_tasks`)."""
+    return write_all_tasks(tmp_path_factory.mktemp("glue"))
+
+
+@pytest.fixture(scope="module", name="vocab")
+def vocab_fixture(tmp_path_factory: pytest.TempPathFactory, glue_root: Path) -> Path:
+    """A folder with the vocabulary of the fixtures' text (see :func:`build_test_vocab`)."""
+    return build_test_vocab(glue_root, tmp_path_factory.mktemp("vocab"))
+
+
+@pytest.fixture(autouse=True, name="one_thread")
+def one_thread_fixture() -> Iterator[None]:
+    """The machine's cores are shared: one thread per test process (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def task_dir(glue_root: Path, task: str) -> Path:

@@ -7,10 +7,11 @@
   the wrong number of fields are skipped, counted and logged only where the spec allows it (QQP's
   train and dev files; see :mod:`DeBERTa.apps.tasks.glue`). Blank lines carry no example and are
   ignored everywhere.
-* :func:`build_features` tokenizes examples into a compact :class:`Features` set, cached on disk under
-  a key made of the tokenizer's fingerprint, ``max_seq_len`` and a SHA-256 of the examples as read
-  (texts and labels — so a changed file, or a changed task definition reading other columns of the
-  same file, both invalidate it). :func:`collate` pads a batch to its longest sequence.
+* :func:`build_features` tokenizes examples into a compact :class:`Features` set, cached on disk (in
+  :func:`feature_cache_dir`) under a key made of the tokenizer's fingerprint, ``max_seq_len`` and a
+  SHA-256 of the examples as read (texts and labels — so a changed file, or a changed task definition
+  reading other columns of the same file, both invalidate it). A cache that cannot be written (a
+  read-only image) costs the reuse only. :func:`collate` pads a batch to its longest sequence.
 * :class:`TrainBatchSampler` gives the seeded training order: the same global batches whatever the
   number of ranks, resumable at any step. :func:`shard_indices` and :func:`merge_shards` split an
   evaluation over ranks and put the gathered predictions back in order, each example exactly once.
@@ -25,24 +26,29 @@ import json
 import logging
 import math
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from DeBERTa.deberta import hub
 from DeBERTa.deberta.errors import DeBERTaError
 
+from .options import batch_split
+from .records import atomic_write
 from .tasks import Column, SplitSpec, TaskSpec, get_task
 
 logger = logging.getLogger(__name__)
 
 FEATURE_CACHE_VERSION = 1
 """Part of every feature-cache key; bump it when the cached arrays change meaning or layout."""
+
+FEATURE_CACHE_ENV = "DEBERTA_FEATURE_CACHE"
+"""Environment variable naming the feature cache folder (default ``$DEBERTA_CACHE/features``)."""
 
 _ENCODE_CHUNK = 8192  # examples per encode_batch call: bounds the memory held by Encoding objects
 
@@ -375,20 +381,11 @@ def feature_cache_key(examples: Sequence[Example], tokenizer: Tokenizer, max_seq
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``,
-    so a reader (or a later run after a crash) sees the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def feature_cache_dir() -> Path:
+    """Where :func:`build_features` caches: ``$DEBERTA_FEATURE_CACHE``, else ``features/`` in the model cache
+    (``$DEBERTA_CACHE``). Point it elsewhere when the model cache is read-only, e.g. baked into an image."""
+    configured = os.environ.get(FEATURE_CACHE_ENV, "").strip()
+    return Path(configured).expanduser() if configured else hub.cache_dir() / "features"
 
 
 def _load_cached(path: Path) -> Features | None:
@@ -410,7 +407,8 @@ def build_features(examples: Sequence[Example], tokenizer: Tokenizer, max_seq_le
 
     With ``cache_dir``, the result is stored there as ``features-<key>.npz`` (see
     :func:`feature_cache_key`), written atomically so that several processes may build it at once,
-    and reused while the key is unchanged.
+    and reused while the key is unchanged. A cache that cannot be written (read-only, full) is skipped
+    with a warning: the features are still returned.
     """
     if cache_dir is None:
         return _encode(examples, tokenizer, max_seq_len)
@@ -422,7 +420,11 @@ def build_features(examples: Sequence[Example], tokenizer: Tokenizer, max_seq_le
     arrays = {"input_ids": features.input_ids, "type_ids": features.type_ids, "offsets": features.offsets}
     if features.labels is not None:
         arrays["labels"] = features.labels
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    try:
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+    except OSError as err:
+        logger.warning("cannot write the feature cache %s (%s): continuing without it; set %s to a writable "
+                       "folder to cache features", path, err, FEATURE_CACHE_ENV)
     return features
 
 
@@ -482,16 +484,13 @@ class TrainBatchSampler:
             raise DataError("no training examples")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
-        if global_batch_size < 1 or accumulation_steps < 1 or global_batch_size % (world_size * accumulation_steps):
-            raise DataError(f"train batch size {global_batch_size} must be a positive multiple of world size "
-                            f"{world_size} x accumulation steps {accumulation_steps}")
+        self.micro_batch_size = batch_split(global_batch_size, world_size, accumulation_steps)
         self.num_examples = num_examples
         self.global_batch_size = global_batch_size
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.accumulation_steps = accumulation_steps
-        self.micro_batch_size = global_batch_size // (world_size * accumulation_steps)
         self.batches_per_epoch = math.ceil(num_examples / global_batch_size)
         self.epoch = 0
         self.start_step = 0
@@ -512,11 +511,6 @@ class TrainBatchSampler:
         # np.resize repeats the permutation from its start to fill the last batch.
         return np.resize(permutation, self.batches_per_epoch * self.global_batch_size)
 
-    def global_batch(self, epoch: int, step: int) -> np.ndarray:
-        """(B,) example indices of global batch ``step`` of ``epoch`` (all ranks together)."""
-        b = self.global_batch_size
-        return self.epoch_order(epoch)[step * b : (step + 1) * b]
-
     def __iter__(self) -> Iterator[list[int]]:
         order = self.epoch_order(self.epoch)
         b, m = self.global_batch_size, self.micro_batch_size
@@ -530,17 +524,14 @@ class TrainBatchSampler:
         return (self.batches_per_epoch - self.start_step) * self.accumulation_steps
 
 
-def shard_indices(n: int, rank: int, world_size: int, *, strided: bool = False) -> range:
-    """This rank's share of ``n`` evaluation examples, with no padding and no duplicates.
+def shard_indices(n: int, rank: int, world_size: int) -> range:
+    """This rank's contiguous share of ``n`` evaluation examples, with no padding and no duplicates.
 
-    Contiguous (default): the first ``n % world_size`` ranks get one example more. Strided: every
-    ``world_size``-th example from ``rank``. Shards differ in size by at most one; the shards of all
-    ranks together are ``range(n)`` exactly once.
+    The first ``n % world_size`` ranks get one example more; the shards of all ranks together are
+    ``range(n)`` exactly once.
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world size {world_size}")
-    if strided:
-        return range(rank, n, world_size)
     base, extra = divmod(n, world_size)
     start = rank * base + min(rank, extra)
     return range(start, start + base + (rank < extra))
@@ -598,5 +589,5 @@ def write_predictions(spec: TaskSpec, split: str, indices: Sequence[str | int], 
         cells = [f"{v:.6g}" for v in values]
     path = Path(directory) / spec.prediction_file(split)
     text = "index\tprediction\n" + "".join(f"{i}\t{c}\n" for i, c in zip(indices, cells, strict=True))
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path

@@ -10,9 +10,25 @@ newest). OUTPUT_DIR receives::
 
     config.json              model_type deberta, architectures, the labels of a classifier
     model.safetensors        Hugging Face's key names, in the chosen dtype
+    tokenizer.json           the whole tokenizer for the ``tokenizers`` library: byte-level BPE over the
+                             vocabulary, and DeBERTa's inputs [CLS] A [SEP] / [CLS] A [SEP] B [SEP] with
+                             type ids 0 for [CLS] A [SEP] and 1 for B [SEP]
     vocab.json, merges.txt   the vocabulary, with tokenizer_config.json and special_tokens_map.json
-                             so that transformers' AutoTokenizer / DebertaTokenizer load it
     bpe_encoder.bin          the same vocabulary in the original format (keeps the corpus counts)
+
+Load the tokenizer with ``transformers.AutoTokenizer.from_pretrained(OUTPUT_DIR)``: tokenizer_config.json
+names the generic fast tokenizer (``PreTrainedTokenizerFast``), which runs tokenizer.json as it is and
+returns token type ids, so single texts and pairs get exactly this package's ids and type ids.
+``transformers.DebertaTokenizer.from_pretrained(OUTPUT_DIR)`` also loads the folder and encodes single
+texts the same, but (as of transformers 5) it replaces the pair template with its own,
+``[CLS] A [SEP] [SEP] B [SEP]`` with every type id 0: sentence pairs then differ from the ones the model
+was trained on. The export warns about this. In tokenizer.json the special tokens are matched in text
+(``[MASK]`` taking the space before it, as DebertaTokenizer does, for fill-mask); this package's tokenizer
+splits such strings like any text.
+
+A vocabulary built from a corpus alone (``build_vocab(..., include_unseen=False)``) leaves out BPE tokens
+that its merges produce; the ``tokenizers`` BPE (and so transformers) cannot load such a vocabulary, and
+the export refuses it rather than write a folder that fails later.
 
 The architecture follows the head the checkpoint holds (``--task-head auto``): a pooler and classifier
 give ``DebertaForSequenceClassification``, a masked-LM head ``DebertaForMaskedLM`` (``legacy: false``: the
@@ -42,26 +58,18 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
 from DeBERTa import deberta
-from DeBERTa.apps import records
+from DeBERTa.apps.models import load_tokenizer, resolve_source
+from DeBERTa.apps.options import OneLineErrorParser
 from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.errors import DeBERTaError
-from DeBERTa.deberta.tokenizer import (
-    BPE_ENCODER_FILE,
-    CLS,
-    HF_MERGES_FILE,
-    HF_VOCAB_FILE,
-    MASK,
-    PAD,
-    SEP,
-    UNK,
-    GPT2Tokenizer,
-)
+from DeBERTa.deberta.tokenizer import CLS, HF_MERGES_FILE, HF_VOCAB_FILE, MASK, PAD, SEP, UNK, GPT2Tokenizer
 
 __all__ = ["ARCHITECTURES", "DTYPES", "ExportError", "export_hf", "main"]
 
@@ -84,13 +92,14 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 _POSITIONS = "embeddings.position_embeddings.weight"
 
-# transformers' DebertaTokenizer defaults, written out so that any version (and AutoTokenizer, which
-# reads tokenizer_class) builds the same tokenizer: [CLS] A [SEP], no space added before the text.
+# transformers' DebertaTokenizer defaults, written out so that any version builds the same tokenizer:
+# [CLS] A [SEP], no space added before the text.
 _SPECIAL_TOKENS = {
     "bos_token": CLS, "eos_token": SEP, "unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS,
     "mask_token": MASK,
 }
 _LABEL_FIELDS = ("finetuning_task", "problem_type", "cls_dropout")
+TOKENIZER_FILE = "tokenizer.json"
 
 
 class ExportError(DeBERTaError):
@@ -100,14 +109,6 @@ class ExportError(DeBERTaError):
 # --------------------------------------------------------------------------------------------------
 # Reading the source
 # --------------------------------------------------------------------------------------------------
-def _resolve_source(source: str | os.PathLike[str]) -> Path:
-    """The checkpoint folder or weights file of SOURCE; a model name is fetched into the cache first."""
-    path = pretrained.resolve(source)
-    if path.is_dir() and records.checkpoints_dir(path).is_dir():
-        return records.run_checkpoint(path)
-    return path
-
-
 def _choose_head(state: dict[str, torch.Tensor], task_head: str) -> str:
     """CLASSIFICATION, MASKED_LM or ENCODER: what the checkpoint holds, or ENCODER for ``--task-head none``."""
     if task_head == "none":
@@ -205,18 +206,18 @@ def _label_fields(config_file: Path | None, num_labels: int) -> dict[str, Any]:
     return fields
 
 
-def _load_tokenizer(vocab: str | os.PathLike[str] | None, checkpoint: Path) -> GPT2Tokenizer:
-    """``--vocab``, else the vocabulary beside the checkpoint, else the official one (downloaded once)."""
-    if vocab is not None:
-        if not Path(vocab).exists():
-            raise ExportError(f"--vocab {vocab}: no such file or folder")
-        return GPT2Tokenizer(vocab)
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    if (folder / BPE_ENCODER_FILE).is_file() or ((folder / HF_VOCAB_FILE).is_file()
-                                                  and (folder / HF_MERGES_FILE).is_file()):
-        return GPT2Tokenizer(folder)
-    logger.info("no vocabulary beside %s: exporting the official DeBERTa vocabulary", checkpoint)
-    return GPT2Tokenizer()
+def _check_loadable_vocabulary(tokenizer: GPT2Tokenizer) -> None:
+    """Refuse a vocabulary without every BPE token its merges use (a corpus-only build): the ``tokenizers``
+    BPE that transformers builds from vocab.json + merges.txt needs each merge's parts and product."""
+    vocabulary = tokenizer.vocabulary()
+    listed = {int(symbol) for symbol, _ in vocabulary.dict_map if symbol.isascii() and symbol.isdigit()}
+    needed = {token for token in vocabulary.encoder if len(token) == 1}  # the 256 byte symbols
+    needed.update(token for pair in vocabulary.merges for token in (*pair, "".join(pair)))
+    missing = sum(vocabulary.encoder.get(token) not in listed for token in needed)
+    if missing:
+        raise ExportError(f"the vocabulary lacks {missing} of the {len(needed)} BPE tokens its merges use (built "
+                          "from a corpus alone, include_unseen=False): transformers cannot load it; export a "
+                          "model trained with a complete vocabulary (build_vocab's default)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,12 +228,36 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _fast_tokenizer(tokenizer: GPT2Tokenizer, folder: Path) -> Tokenizer:
+    """tokenizer.json's content: the BPE of the vocab.json + merges.txt in ``folder`` (as transformers reads
+    them), GPT-2's byte-level split and decoding, and DeBERTa's [CLS] A [SEP] (B [SEP]) with type ids."""
+    try:
+        bpe = models.BPE.from_file(str(folder / HF_VOCAB_FILE), str(folder / HF_MERGES_FILE))
+    except Exception as err:  # the Rust binding raises a bare Exception for files it cannot use
+        raise ExportError(f"the tokenizers library cannot load the vocabulary: {err}") from None
+    fast = Tokenizer(bpe)
+    fast.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    fast.decoder = decoders.ByteLevel()
+    fast.add_special_tokens([AddedToken(token, special=True, lstrip=token == MASK)
+                             for token in tokenizer.special_tokens])
+    fast.post_processor = processors.TemplateProcessing(
+        single=f"{CLS}:0 $A:0 {SEP}:0",
+        pair=f"{CLS}:0 $A:0 {SEP}:0 $B:1 {SEP}:1",
+        special_tokens=[(CLS, tokenizer.cls_token_id), (SEP, tokenizer.sep_token_id)],
+    )
+    return fast
+
+
 def _write_tokenizer(tokenizer: GPT2Tokenizer, folder: Path, max_length: int) -> None:
-    """The tokenizer's files plus the two JSON files transformers reads to build a DebertaTokenizer."""
+    """The tokenizer's files, tokenizer.json, and the two JSON files transformers reads with them."""
     tokenizer.save_pretrained(folder)
+    _fast_tokenizer(tokenizer, folder).save(str(folder / TOKENIZER_FILE))
     _write_json(folder / "tokenizer_config.json", {
-        "tokenizer_class": "DebertaTokenizer", "add_prefix_space": False, "errors": "replace",
-        "model_max_length": max_length, **_SPECIAL_TOKENS,
+        # The generic fast tokenizer runs tokenizer.json as written; DebertaTokenizer would replace its pair
+        # template (see the module docstring).
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
+        "add_prefix_space": False, "errors": "replace", "model_max_length": max_length, **_SPECIAL_TOKENS,
     })
     _write_json(folder / "special_tokens_map.json", _SPECIAL_TOKENS)
 
@@ -296,7 +321,7 @@ def export_hf(
     output_dir = Path(output_dir).expanduser().absolute()
     _check_output(output_dir, force)  # before the (maybe long) download and load
 
-    checkpoint = _resolve_source(source)
+    checkpoint = resolve_source(source)
     folder = (checkpoint if checkpoint.is_dir() else checkpoint.parent).resolve()
     if output_dir.resolve() in (folder, *folder.parents):
         raise ExportError(f"{output_dir} holds the source {checkpoint}; export into another folder")
@@ -304,10 +329,11 @@ def export_hf(
     head = _choose_head(state, task_head)
     _check_transformers_fit(config, head)
     tensors = _hf_tensors(state, config, head, DTYPES[dtype])
-    tokenizer = _load_tokenizer(vocab, checkpoint)
+    tokenizer = load_tokenizer(vocab, checkpoint, option="--vocab")
     if tokenizer.vocab_size > config.vocab_size:
         raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
                           f"{config.vocab_size}; give the model's own vocabulary with --vocab")
+    _check_loadable_vocabulary(tokenizer)
 
     hf_config = {**config.to_hf_dict(), "architectures": [ARCHITECTURES[head]], "dtype": dtype}
     if head == CLASSIFICATION:
@@ -336,24 +362,23 @@ def export_hf(
         raise
     logger.info("%s: %s from %s, %d tensors in %s, vocabulary of %d ids", output_dir, ARCHITECTURES[head],
                 checkpoint, len(tensors), dtype, tokenizer.vocab_size)
+    logger.warning("load the tokenizer with transformers' AutoTokenizer: its DebertaTokenizer class (as of "
+                   "transformers 5) ignores %s's pair template and encodes sentence pairs as [CLS] A [SEP] [SEP] "
+                   "B [SEP] with type ids 0, unlike DeBERTa's [CLS] A [SEP] B [SEP] with type ids 1 for B",
+                   TOKENIZER_FILE)
     return output_dir
 
 
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are reported by :func:`main` like every other error: one line, status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ExportError(f"{message} (see --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
+        error_type=ExportError,
         prog="python -m DeBERTa.apps.export",
-        description="Write a Hugging Face folder (config.json, model.safetensors, vocab.json, merges.txt) "
-        "that transformers' DebertaModel / DebertaForSequenceClassification / DebertaForMaskedLM load.",
+        description="Write a Hugging Face folder (config.json, model.safetensors, tokenizer.json, vocab.json, "
+        "merges.txt) that transformers' DebertaModel / DebertaForSequenceClassification / DebertaForMaskedLM and "
+        "AutoTokenizer load.",
     )
     parser.add_argument("source", metavar="SOURCE",
                         help="model name, pre-trained folder or weights file, training checkpoint or run folder")

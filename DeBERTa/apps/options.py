@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -76,8 +76,10 @@ class TrainOptions:
     resume: str = _opt(
         "auto", group="run", metavar="auto|never|DIR",
         help="Where training starts: 'auto' continues from the newest checkpoint in --output_dir when "
-             "there is one; 'never' starts from step 0 and replaces that folder's earlier checkpoints and "
-             "records; a checkpoint folder continues from it. Bare --resume means 'auto'.")
+             "there is one, if that run has the same training options (learning rate, schedule, batch, seed, "
+             "model, precision, ...; else an error), and does not train a finished run again; 'never' starts "
+             "from step 0 and replaces that folder's earlier checkpoints and records; a checkpoint folder "
+             "continues from it, whatever its options. Bare --resume means 'auto'.")
     seed: int = _opt(
         1234, group="run", help="Random seed: initialisation, dropout and the order of the training data.")
     workers: int = _opt(
@@ -163,13 +165,32 @@ class TrainOptions:
         help="Write the training loss, learning rate and examples/s every this many updates.")
 
     @property
-    def resume_from(self) -> str | None:
-        """A checkpoint folder named by ``--resume``, or None for ``auto``/``never``."""
+    def resume_dir(self) -> str | None:
+        """The checkpoint folder named by ``--resume DIR``, or None for ``auto``/``never``."""
         return None if self.resume in RESUME_MODES else self.resume
 
     def to_record(self) -> dict[str, Any]:
         """The options as written to ``config.yaml`` (``--config`` itself left out: it is resolved)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
+
+    def training_record(self) -> dict[str, Any]:
+        """The :data:`TRAINING_OPTIONS` of this run, as a checkpoint stores them to be compared on resuming.
+
+        Paths that exist are made absolute, so that the same file named from another folder compares equal.
+        """
+        values = {name: getattr(self, name) for name in TRAINING_OPTIONS}
+        for name in ("init_model", "model_config"):
+            if values[name] is not None and Path(values[name]).exists():
+                values[name] = str(Path(values[name]).resolve())
+        return values
+
+
+TRAINING_OPTIONS = (
+    "task_name", "init_model", "model_config", "max_seq_len", "learning_rate", "lr_schedule", "warmup",
+    "num_train_epochs", "max_steps", "train_batch_size", "accumulative_update", "seed", "fp16", "bf16",
+    "weight_decay",
+)
+"""Options that decide what training computes: ``--resume auto`` continues a run only when they are unchanged."""
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -236,16 +257,21 @@ def convert(name: str, value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------------
 # Parsing
 # ------------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors become :class:`OptionsError` (one line, exit 2) instead of usage dumps."""
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose usage errors raise ``error_type`` with one line, instead of printing the usage and
+    exiting: the apps' entry points report it like every other error (``error: ...``, exit status 2)."""
 
-    def error(self, message: str) -> typing.NoReturn:
-        raise OptionsError(f"{message} (see --help)")
+    def __init__(self, *args: Any, error_type: type[DeBERTaError] = OptionsError, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_type = error_type
+
+    def error(self, message: str) -> NoReturn:
+        raise self.error_type(f"{message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; every default is SUPPRESS so that only the options given show up."""
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="python -m DeBERTa.apps.train",
         description="Fine-tune, evaluate and predict with DeBERTa on GLUE-style tasks. Run it under "
                     "`torchrun --nproc_per_node N` for distributed data-parallel training.",
@@ -351,16 +377,20 @@ def check_options(opts: TrainOptions) -> None:
             raise OptionsError(f"--{name} must be in [0, 1) (got {value})")
 
 
-def batch_split(opts: TrainOptions, world_size: int) -> int:
+def batch_split(train_batch_size: int, world_size: int, accumulative_update: int) -> int:
     """Examples per micro-batch on one rank: the global batch over ranks and accumulation steps.
 
-    Raises :class:`OptionsError` when ``--train_batch_size`` does not divide evenly, so every update
-    sees exactly the global batch whatever the number of processes.
+    The one check of the batch layout (the trainer calls it before reading anything, the training
+    sampler again): raises :class:`OptionsError` when ``--train_batch_size`` does not divide evenly, so
+    every update sees exactly the global batch whatever the number of processes.
     """
-    parts = world_size * opts.accumulative_update
-    if opts.train_batch_size % parts:
+    if train_batch_size < 1 or accumulative_update < 1:
+        raise OptionsError(f"--train_batch_size ({train_batch_size}) and --accumulative_update "
+                           f"({accumulative_update}) must be at least 1")
+    parts = world_size * accumulative_update
+    if train_batch_size % parts:
         raise OptionsError(
-            f"--train_batch_size {opts.train_batch_size} does not divide over {world_size} process(es) x "
-            f"--accumulative_update {opts.accumulative_update}; use a multiple of {parts}"
+            f"--train_batch_size {train_batch_size} does not divide over {world_size} process(es) x "
+            f"--accumulative_update {accumulative_update}; use a multiple of {parts}"
         )
-    return opts.train_batch_size // parts
+    return train_batch_size // parts

@@ -3,18 +3,23 @@
 ::
 
     config.yaml          the resolved options (usable again as --config)
-    run.json             manifest: versions, git commit, machine, GPUs, command line, seed, start/end
+    run.json             manifest: versions, git commit, machine, GPUs, command line, seed, start/end,
+                         malformed rows skipped per split
     train.log            the log of rank 0
     metrics.jsonl        one JSON object per training log / evaluation
     eval_results.json    the latest evaluation
     tensorboard/         event files, when TensorBoard is installed
     predictions/         dev predictions and leaderboard files (written by the trainer)
     checkpoints/step-N/  Hugging Face layout model folder + training_state.pt
+    eval-run.json        an evaluation / prediction run made later in a training run's folder: its
+    eval.log             manifest, options, model and results, and its log (the training run's
+                         records above stay as they are)
 
 Only rank 0 writes; :class:`RunRecords` built with ``enabled=False`` does nothing, so the loop calls
-it on every rank without conditions. JSON files are replaced atomically (temporary file, then
-``os.replace``), and a checkpoint folder appears only complete (written under a temporary name, then
-renamed), so a run killed at any moment leaves no half-written file that a later run would read.
+it on every rank without conditions. Files are replaced atomically (:func:`atomic_write`), and a
+checkpoint folder appears only complete (written under a temporary name, then renamed), so a run killed
+at any moment leaves no half-written file that a later run would read — except the last line of
+metrics.jsonl, which is appended to; a torn last line is dropped when the run resumes.
 """
 
 from __future__ import annotations
@@ -29,15 +34,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 import yaml
 
 import DeBERTa
+from DeBERTa.deberta import DeBERTaError
+from DeBERTa.deberta.hub import utc_now
 from DeBERTa.deberta.pretrained import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -52,24 +58,45 @@ PREDICTIONS_DIR = "predictions"
 TENSORBOARD_DIR = "tensorboard"
 TRAINING_STATE_FILE = "training_state.pt"
 BEST_FILE = "best.json"
+EVAL_MANIFEST_FILE = "eval-run.json"
+EVAL_LOG_FILE = "eval.log"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d+)$")
+
+
+class RunFolderError(DeBERTaError):
+    """The output folder cannot take this run (another task's run, other training options, damaged records)."""
 
 
 # ------------------------------------------------------------------------------------------------------
 # Small file helpers
 # ------------------------------------------------------------------------------------------------------
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``,
+    so a reader (or a later run after a crash) sees the old file or the whole new one, never a part.
+
+    The data reaches the disk before the rename, and a failed write leaves no temporary file behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: Any) -> None:
     """Replace ``path`` atomically with ``data`` as indented JSON."""
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically: readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Replace ``path`` atomically (see :func:`atomic_write`) with UTF-8 ``text``."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def read_recorded_options(output_dir: str | Path) -> dict[str, Any] | None:
@@ -84,13 +111,15 @@ def read_recorded_options(output_dir: str | Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def holds_training_run(output_dir: str | Path) -> bool:
+    """Whether ``output_dir`` holds a training run: checkpoints, or a config.yaml of a ``--do_train`` run."""
+    recorded = read_recorded_options(output_dir)
+    return bool(list_checkpoints(output_dir)) or bool(recorded and recorded.get("do_train"))
+
+
 # ------------------------------------------------------------------------------------------------------
 # Manifest
 # ------------------------------------------------------------------------------------------------------
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def git_commit() -> str | None:
     """The commit of the checkout the package runs from (with ``+dirty`` if changed), or None."""
     source = Path(DeBERTa.__file__).resolve().parent.parent
@@ -162,7 +191,7 @@ def run_manifest(argv: list[str], seed: int, tag: str, world_size: int) -> dict[
         "tag": tag,
         "seed": seed,
         "world_size": world_size,
-        "start_time": _now(),
+        "start_time": utc_now(),
         "end_time": None,
     }
 
@@ -173,10 +202,14 @@ def run_manifest(argv: list[str], seed: int, tag: str, world_size: int) -> dict[
 class RunRecords:
     """The run folder's logs: config, manifest, metrics history, latest evaluation, TensorBoard."""
 
+    MODES = ("fresh", "resume", "append", "beside")
+
     def __init__(self, output_dir: str | Path, enabled: bool):
         self.root = Path(output_dir)
         self.enabled = enabled
+        self.mode = "fresh"
         self._manifest: dict[str, Any] | None = None
+        self._manifest_file = MANIFEST_FILE
         self._tensorboard: Any = None
         self._log_handler: logging.Handler | None = None
 
@@ -186,9 +219,14 @@ class RunRecords:
         ``mode`` says what happens to records already in the folder: ``fresh`` (a training run from
         step 0) removes an earlier run's history, evaluation and predictions, so that nothing of it can
         be read as this run's result; ``resume`` keeps the history up to ``resume_step`` and drops what
-        came after it (the resumed run writes it again); ``append`` (evaluation or prediction only)
-        keeps everything.
+        came after it (the resumed run writes it again); ``append`` (evaluation or prediction only, in a
+        folder without a training run) keeps everything; ``beside`` (evaluation or prediction only, in a
+        training run's folder) leaves that run's config, manifest, history and latest evaluation as they
+        are and records this run in ``eval-run.json`` (manifest, options, results) and ``eval.log``.
         """
+        if mode not in self.MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {', '.join(self.MODES)}")
+        self.mode = mode
         if not self.enabled:
             return
         self.root.mkdir(parents=True, exist_ok=True)
@@ -199,9 +237,15 @@ class RunRecords:
                 shutil.rmtree(self.root / stale_dir, ignore_errors=True)
         elif mode == "resume":
             self._truncate_history(resume_step)
-        self._log_handler = logging.FileHandler(self.root / LOG_FILE, encoding="utf-8")
+        self._log_handler = logging.FileHandler(self.root / (EVAL_LOG_FILE if mode == "beside" else LOG_FILE),
+                                                encoding="utf-8")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(self._log_handler)
+        if mode == "beside":
+            self._manifest_file = EVAL_MANIFEST_FILE
+            self._manifest = {**manifest, "options": dict(options), "results": None}
+            write_json(self.root / EVAL_MANIFEST_FILE, self._manifest)
+            return  # no TensorBoard events either: the folder's curves are the training run's
         write_text(self.root / CONFIG_FILE, yaml.safe_dump(dict(options), sort_keys=False))
         self._manifest = manifest
         write_json(self.root / MANIFEST_FILE, manifest)
@@ -213,12 +257,29 @@ class RunRecords:
                                           purge_step=resume_step if mode == "resume" else None)
 
     def _truncate_history(self, step: int) -> None:
-        """Keep only metrics.jsonl entries up to ``step``: a resumed run writes the rest again."""
+        """Keep only metrics.jsonl entries up to ``step``: a resumed run writes the rest again.
+
+        A run killed while appending leaves a torn last line: it is dropped with a warning. Any other
+        unreadable line is a damaged history, reported rather than silently lost.
+        """
         path = self.root / METRICS_FILE
         if not path.is_file():
             return
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        kept = []
+        for number, line in enumerate(lines, 1):
+            try:
+                entry = json.loads(line)
+                entry_step = int(entry["step"])
+            except (ValueError, TypeError, KeyError):
+                if number == len(lines):
+                    logger.warning("%s: dropping its unreadable last line (a run killed while writing it): %.80s",
+                                   path, line)
+                    continue
+                raise RunFolderError(f"{path} line {number} is not a metrics entry; repair or remove the "
+                                     "file, or start over with --resume never") from None
+            if entry_step <= step:
+                kept.append(line)
         write_text(path, "".join(line + "\n" for line in kept))
 
     def _append(self, entry: dict[str, Any]) -> None:
@@ -239,6 +300,16 @@ class RunRecords:
         """One evaluation: ``splits`` maps split → {"loss": float, "metrics": {name: value}}."""
         if not self.enabled:
             return
+        latest = {
+            "step": step,
+            "epoch": round(epoch, 4),
+            "splits": {split: {"loss": r["loss"], **r["metrics"]} for split, r in splits.items()},
+        }
+        if self.mode == "beside":
+            assert self._manifest is not None
+            self._manifest["results"] = latest
+            write_json(self.root / EVAL_MANIFEST_FILE, self._manifest)
+            return
         for split, result in splits.items():
             self._append({"type": "eval", "step": step, "epoch": round(epoch, 4), "split": split,
                           "loss": result["loss"], "metrics": dict(result["metrics"])})
@@ -246,17 +317,13 @@ class RunRecords:
                 self._tensorboard.add_scalar(f"eval/{split}/loss", result["loss"], step)
                 for name, value in result["metrics"].items():
                     self._tensorboard.add_scalar(f"eval/{split}/{name}", value, step)
-        write_json(self.root / EVAL_RESULTS_FILE, {
-            "step": step,
-            "epoch": round(epoch, 4),
-            "splits": {split: {"loss": r["loss"], **r["metrics"]} for split, r in splits.items()},
-        })
+        write_json(self.root / EVAL_RESULTS_FILE, latest)
 
     def finish(self) -> None:
         """Record the end time of a run that completed."""
         if self.enabled and self._manifest is not None:
-            self._manifest["end_time"] = _now()
-            write_json(self.root / MANIFEST_FILE, self._manifest)
+            self._manifest["end_time"] = utc_now()
+            write_json(self.root / self._manifest_file, self._manifest)
 
     def close(self) -> None:
         """Close the log and TensorBoard files (also after a failure)."""

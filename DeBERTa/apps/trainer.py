@@ -10,7 +10,9 @@ the ranks and gathered back into the original order (each example exactly once).
 A run is reproducible and resumable: the data order depends only on the seed and the step, and a
 checkpoint holds the model, optimizer, scheduler, loss scaler and RNG states, so a run resumed from
 step k ends exactly as an uninterrupted one (same world size; on another world size it resumes with
-the same data and weights, only dropout noise differs).
+the same data and weights, only dropout noise differs). A checkpoint also records the options that
+decide what training computes (:data:`~DeBERTa.apps.options.TRAINING_OPTIONS`): ``--resume auto``
+continues only a run of the same options, and a run that already finished is not trained again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,21 +37,18 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from DeBERTa import deberta
-from DeBERTa.deberta import hub, pretrained
+from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.config import PRESETS
 from DeBERTa.deberta.model import init_weights
-from DeBERTa.deberta.tokenizer import BPE_ENCODER_FILE, HF_MERGES_FILE, HF_VOCAB_FILE, GPT2Tokenizer
 
 from . import data, records
 from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first
+from .models import load_tokenizer, resolve_source
 from .options import OptionsError, TrainOptions, batch_split
+from .records import RunFolderError
 from .tasks import TaskSpec, get_task
 
 logger = logging.getLogger(__name__)
-
-
-class RunFolderError(deberta.DeBERTaError):
-    """The output folder cannot take this run (it holds another task's run, a bad --resume folder)."""
 
 
 class EvalResult(NamedTuple):
@@ -61,33 +60,8 @@ class EvalResult(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------------------------
-# Model and tokenizer
+# Model
 # ------------------------------------------------------------------------------------------------------
-def model_folder(init_model: str) -> Path:
-    """--init_model as a folder or file: a model name is fetched into the cache; a run folder of this app
-    gives its best checkpoint (else its newest), as the GLUE recipes starting from an MNLI run expect."""
-    path = pretrained.resolve(init_model)
-    if path.is_dir() and records.checkpoints_dir(path).is_dir():
-        checkpoint = records.run_checkpoint(path)
-        logger.info("--init_model %s is a run folder: starting from its checkpoint %s", init_model, checkpoint.name)
-        return checkpoint
-    return path
-
-
-def load_tokenizer(opts: TrainOptions, model_source: Path | None) -> GPT2Tokenizer:
-    """The tokenizer that comes with the model: --vocab_path, else the model folder's, else the official one."""
-    if opts.vocab_path is not None:
-        if not Path(opts.vocab_path).exists():
-            raise OptionsError(f"--vocab_path {opts.vocab_path}: no such file or folder")
-        return GPT2Tokenizer(opts.vocab_path)
-    if model_source is not None and model_source.is_dir():
-        if (model_source / BPE_ENCODER_FILE).is_file():
-            return GPT2Tokenizer(model_source / BPE_ENCODER_FILE)
-        if (model_source / HF_VOCAB_FILE).is_file() and (model_source / HF_MERGES_FILE).is_file():
-            return GPT2Tokenizer(model_source)
-    return GPT2Tokenizer()
-
-
 def read_model_config(name_or_file: str) -> deberta.ModelConfig:
     """--model_config: a preset name (tiny, small, base, large) or a JSON file in either layout."""
     if name_or_file in PRESETS:
@@ -118,15 +92,38 @@ def override_config(checkpoint: deberta.ModelConfig, name_or_file: str) -> deber
     return deberta.ModelConfig.from_dict(merged)
 
 
-def _named_labels(config_file: Path | None) -> list[str] | None:
-    """The label names a fine-tuned checkpoint's config.json gives (None for HF's LABEL_i placeholders)."""
+def _checkpoint_labels(config_file: Path | None) -> tuple[list[str] | None, bool]:
+    """(label names of a fine-tuned checkpoint's config.json in classifier-row order, or None for none or
+    HF's LABEL_i placeholders; whether it is this app's own checkpoint, whose config names its task)."""
     if config_file is None:
-        return None
-    id2label = json.loads(config_file.read_text(encoding="utf-8")).get("id2label")
+        return None, False
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    own = bool(config.get("finetuning_task"))
+    id2label = config.get("id2label")
     if not isinstance(id2label, dict):
-        return None
+        return None, own
     names = [str(id2label[k]) for k in sorted(id2label, key=int)]
-    return None if all(re.fullmatch(r"LABEL_\d+", n) for n in names) else names
+    return (None if all(re.fullmatch(r"LABEL_\d+", n) for n in names) else names), own
+
+
+def classifier_rows(theirs: Sequence[str], ours: Sequence[str], *, exact: bool) -> list[int] | None:
+    """For each of our labels, the row of a checkpoint's classifier (labelled ``theirs``) that scores it;
+    None when the two label sets differ.
+
+    ``exact``: this app's checkpoints name labels as their task does, so names compare exactly; other
+    checkpoints (the hub's MNLI models say CONTRADICTION, ...) compare without case, on both sides.
+    """
+    key = (lambda name: name) if exact else str.lower
+    row_of = {key(name): row for row, name in enumerate(theirs)}
+    if len(row_of) != len(theirs) or len(theirs) != len(ours):
+        return None
+    rows: list[int] = []
+    for name in ours:
+        row = row_of.get(key(name))
+        if row is None or row in rows:
+            return None
+        rows.append(row)
+    return rows
 
 
 def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, vocab_size: int) -> nn.Module:
@@ -151,13 +148,21 @@ def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, v
         raise OptionsError(f"the tokenizer has {vocab_size} ids but {opts.init_model} embeds only "
                            f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
     fresh = set(model.fresh_heads)
-    theirs = _named_labels(config_file)
+    theirs, own = _checkpoint_labels(config_file)
     ours = list(task.labels or [])
-    if "classifier" not in fresh and theirs is not None and ours and [t.lower() for t in theirs] != ours:
-        init_weights(model.classifier, model.config.initializer_range)
-        fresh.add("classifier")
-        logger.info("classifier re-initialised: %s was fine-tuned for labels %s, %s has %s",
-                    opts.init_model, theirs, task.name, ours)
+    if "classifier" not in fresh and theirs is not None and ours:
+        rows = classifier_rows(theirs, ours, exact=own)
+        if rows is None:
+            init_weights(model.classifier, model.config.initializer_range)
+            fresh.add("classifier")
+            logger.info("classifier re-initialised: %s was fine-tuned for labels %s, %s has %s",
+                        opts.init_model, theirs, task.name, ours)
+        elif rows != list(range(len(rows))):
+            with torch.no_grad():  # the same labels in another order: move each row to its label's place
+                model.classifier.weight.copy_(model.classifier.weight[rows])
+                model.classifier.bias.copy_(model.classifier.bias[rows])
+            logger.info("classifier rows reordered: %s was fine-tuned for labels %s, %s orders them %s",
+                        opts.init_model, theirs, task.name, ours)
     loaded = "encoder" + "".join(f", {h}" for h in ("pooler", "classifier") if h not in fresh and "all" not in fresh)
     logger.info("model %s: loaded %s; new: %s", opts.init_model, loaded,
                 ", ".join(sorted(fresh)) or "nothing")
@@ -246,26 +251,34 @@ class Trainer:
 
     def __init__(self, opts: TrainOptions, env: DistEnv, argv: list[str]):
         self.opts, self.env, self.argv = opts, env, argv
-        self.micro_batch = batch_split(opts, env.world_size) if opts.do_train else 0
+        self.micro_batch = (batch_split(opts.train_batch_size, env.world_size, opts.accumulative_update)
+                            if opts.do_train else 0)
         self.task = get_task(opts.task_name, opts.data_dir)
         self.device = device_for(env)
         self.output_dir = Path(opts.output_dir)
-        self.resume_from = self._find_resume_checkpoint()
+        self.resume_checkpoint = self._find_resume_checkpoint()
+        self.resume_state = (records.read_training_state(self.resume_checkpoint)
+                             if self.resume_checkpoint is not None else None)
+        if self.resume_state is not None:
+            self._check_training_options(self.resume_state)
         self.examples = {split: data.read_examples(self.task, opts.data_dir, split) for split in self._splits()}
+        # Rows of malformed lines skipped where the task allows it (QQP), per split: reported in run.json.
+        self.skipped_rows = {split: len(ex.skipped_lines) for split, ex in self.examples.items()
+                             if self.task.split(split).skip_malformed}
         # (task, split, examples) of every leaderboard file --do_predict writes.
         self.predict_jobs = [(self.task, split, self.examples[split]) for split in self.task.test_splits
                              if opts.do_predict] + self._diagnostic_job()
 
         init_process_group(env, self.device)
-        if len({str(p) for p in all_gather_objects(self.resume_from)}) > 1:
+        if len({str(p) for p in all_gather_objects(self.resume_checkpoint)}) > 1:
             raise RunFolderError(f"the ranks see different checkpoints in --output_dir {self.output_dir}: "
                                  "it must be one folder shared by all nodes")
         seed_everything(opts.seed)  # the same initial weights on every rank
         with local_main_first(env):  # rank 0 downloads and builds the feature cache; the others reuse them
-            source = model_folder(opts.init_model) if opts.init_model is not None else None
-            self.tokenizer = load_tokenizer(opts, source)
-            self.model = build_model(opts, self.task, source, self.tokenizer.vocab_size).to(self.device)
-            cache = hub.cache_dir() / "features"
+            self.model_source = resolve_source(opts.init_model) if opts.init_model is not None else None
+            self.tokenizer = load_tokenizer(opts.vocab_path, self.model_source, option="--vocab_path")
+            self.model = build_model(opts, self.task, self.model_source, self.tokenizer.vocab_size).to(self.device)
+            cache = data.feature_cache_dir()
             self.features = {(task.name, split): data.build_features(ex, self.tokenizer, opts.max_seq_len,
                                                                       cache_dir=cache)
                              for task, split, ex in self._all_splits()}
@@ -275,6 +288,20 @@ class Trainer:
         self.step = 0
         self.best: dict[str, Any] | None = None  # {"step", "metric", "value"} of the best evaluation
         self.autocast_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
+
+        self.sampler: data.TrainBatchSampler | None = None
+        self.total_updates = self.warmup_updates = 0
+        if opts.do_train:
+            self.sampler = data.TrainBatchSampler(
+                len(self.features[self.task.name, "train"]), opts.train_batch_size, seed=opts.seed, rank=env.rank,
+                world_size=env.world_size, accumulation_steps=opts.accumulative_update)
+            per_epoch = self.sampler.batches_per_epoch
+            self.total_updates = opts.max_steps or max(1, math.ceil(opts.num_train_epochs * per_epoch))
+            self.warmup_updates = int(opts.warmup) if opts.warmup >= 1 else int(opts.warmup * self.total_updates)
+        # A run continued (--resume auto) after its last update has nothing left to train.
+        self.complete = self.resume_state is not None and self.resume_state["step"] >= self.total_updates
+        # Evaluation or prediction alone in a training run's folder is recorded beside that run's records.
+        self.beside_training_run = (not opts.do_train or self.complete) and records.holds_training_run(self.output_dir)
 
     # ----- validation (before anything is written) ------------------------------------------------
     def _splits(self) -> list[str]:
@@ -320,8 +347,8 @@ class Trainer:
                                      f"{self.task.name}; use another output folder")
         if not self.opts.do_train or self.opts.resume == "never":
             return None
-        if self.opts.resume_from is not None:
-            folder = Path(self.opts.resume_from)
+        if self.opts.resume_dir is not None:
+            folder = Path(self.opts.resume_dir)
             if not (folder / records.TRAINING_STATE_FILE).is_file():
                 raise RunFolderError(f"--resume {folder}: not a checkpoint of this app (no "
                                      f"{records.TRAINING_STATE_FILE})")
@@ -329,21 +356,61 @@ class Trainer:
         found = records.list_checkpoints(self.output_dir)
         return found[-1][1] if found else None
 
+    def _training_record(self) -> dict[str, Any]:
+        """The training options a checkpoint records, with the task under its registry name."""
+        return {**self.opts.training_record(), "task_name": self.task.name}
+
+    def _check_training_options(self, state: dict[str, Any]) -> None:
+        """Refuse to continue (``--resume auto``) a run trained with other training options; with an explicit
+        ``--resume DIR`` the user chose the checkpoint, and a difference is only a warning."""
+        theirs = state.get("options")
+        if not isinstance(theirs, dict):
+            return
+        ours = self._training_record()
+        changed = [name for name in ours if name in theirs and theirs[name] != ours[name]]
+        if not changed:
+            return
+        difference = ", ".join(f"--{name} {theirs[name]} -> {ours[name]}" for name in changed)
+        if self.opts.resume == "auto":
+            raise RunFolderError(f"--output_dir {self.output_dir} holds a run trained with other options "
+                                 f"({difference}): repeat them to continue it, start over with --resume never, "
+                                 "or use another --output_dir")
+        logger.warning("resuming from %s with other options than it was trained with (%s)", self.resume_checkpoint,
+                       difference)
+
     # ----- the job --------------------------------------------------------------------------------
     def run(self) -> None:
         """Train, evaluate and predict as the options ask; rank 0 writes the run folder."""
-        opts = self.opts
-        if self.env.is_main and opts.do_train and opts.resume == "never":
+        opts, state = self.opts, self.resume_state
+        training = opts.do_train and not self.complete
+        if self.complete:
+            assert state is not None and self.resume_checkpoint is not None
+            logger.info("%s: the run is already complete (%d of %d updates): not training it again",
+                        self.output_dir, state["step"], self.total_updates)
+            self._load_weights(self.resume_checkpoint)  # evaluate and predict with the trained model
+            self.step, self.best = state["step"], state["best"]
+            if not (opts.do_eval or opts.do_predict):
+                return
+        if self.env.is_main and training and opts.resume == "never":
             records.remove_checkpoints(self.output_dir)
-        state = records.read_training_state(self.resume_from) if self.resume_from is not None else None
-        mode = "resume" if state is not None else "fresh" if opts.do_train else "append"
+        if training:
+            mode = "resume" if state is not None else "fresh"
+        else:
+            mode = "beside" if self.beside_training_run else "append"
         manifest = records.run_manifest(self.argv, opts.seed, opts.tag, self.env.world_size)
-        self.records.start(opts.to_record(), manifest, mode, resume_step=state["step"] if state else 0)
+        manifest["skipped_rows"] = self.skipped_rows
+        if mode == "beside":
+            evaluated = self.resume_checkpoint if self.complete else self.model_source
+            manifest["model"] = str(evaluated) if evaluated is not None else None
+        self.records.start(opts.to_record(), manifest, mode, resume_step=state["step"] if training and state else 0)
+        if any(self.skipped_rows.values()):
+            logger.warning("malformed rows skipped (recorded in run.json): %s",
+                           ", ".join(f"{split} {n}" for split, n in self.skipped_rows.items()))
         try:
-            if opts.do_train:
+            if training:
                 self.train(state)
             elif opts.do_eval:
-                self.evaluate_and_record(epoch=0.0)
+                self.evaluate_and_record(epoch=self.step / self.sampler.batches_per_epoch if self.sampler else 0.0)
             if opts.do_predict:
                 self.predict()
             self.records.finish()
@@ -353,13 +420,10 @@ class Trainer:
     # ----- training -------------------------------------------------------------------------------
     def train(self, state: dict[str, Any] | None) -> None:
         """The loop: accumulate micro-batches, update, log, and evaluate + checkpoint on schedule."""
-        opts, env = self.opts, self.env
+        opts, env, sampler = self.opts, self.env, self.sampler
+        assert sampler is not None  # built for every --do_train run
         features = self.features[self.task.name, "train"]
-        sampler = data.TrainBatchSampler(len(features), opts.train_batch_size, seed=opts.seed, rank=env.rank,
-                                         world_size=env.world_size, accumulation_steps=opts.accumulative_update)
-        per_epoch = sampler.batches_per_epoch
-        total = opts.max_steps or max(1, math.ceil(opts.num_train_epochs * per_epoch))
-        warmup = int(opts.warmup) if opts.warmup >= 1 else int(opts.warmup * total)
+        per_epoch, total, warmup = sampler.batches_per_epoch, self.total_updates, self.warmup_updates
         optimizer = torch.optim.AdamW(optimizer_groups(self.model, opts.weight_decay), lr=opts.learning_rate,
                                       betas=(opts.adam_beta1, opts.adam_beta2), eps=opts.epsilon)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -480,8 +544,7 @@ class Trainer:
             "step": self.step,
             "epoch": epoch,
             "world_size": self.env.world_size,
-            "train_batch_size": self.opts.train_batch_size,
-            "seed": self.opts.seed,
+            "options": self._training_record(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
@@ -495,18 +558,23 @@ class Trainer:
                                   self.best["step"] if self.best else None)
         logger.info("checkpoint %s", folder)
 
+    def _load_weights(self, checkpoint: Path) -> None:
+        """The model weights of one of this app's checkpoints."""
+        self.model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(self.device)))
+
     def _restore(self, state: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any,
                  scaler: torch.amp.GradScaler) -> None:
         """Continue from a checkpoint: weights, optimizer, schedule, scaler, step, best, RNG."""
-        assert self.resume_from is not None
-        self.model.load_state_dict(load_file(str(self.resume_from / "model.safetensors"), device=str(self.device)))
+        assert self.resume_checkpoint is not None
+        self._load_weights(self.resume_checkpoint)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if scaler.is_enabled() and not state["scaler"]:
+            # A checkpoint trained without --fp16 (an explicit --resume DIR) has no loss scale to continue.
+            logger.info("the checkpoint has no fp16 loss scale: starting at --loss_scale %g", self.opts.loss_scale)
+        else:
+            scaler.load_state_dict(state["scaler"])  # a no-op when this run does not use fp16
         self.step, self.best = state["step"], state["best"]
-        if state["train_batch_size"] != self.opts.train_batch_size or state["seed"] != self.opts.seed:
-            logger.warning("resuming with another --train_batch_size or --seed than the checkpoint's: the "
-                           "data order from here on differs from the original run's")
         if state["world_size"] == self.env.world_size:
             set_rng_state(state["rng"][self.env.rank])
         else:
@@ -514,7 +582,7 @@ class Trainer:
             seed_everything(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
             logger.info("checkpoint saved by %d process(es), resumed by %d: same weights and data order, "
                         "fresh dropout noise", state["world_size"], self.env.world_size)
-        logger.info("resumed from %s at update %d", self.resume_from, self.step)
+        logger.info("resumed from %s at update %d", self.resume_checkpoint, self.step)
 
     # ----- evaluation and prediction --------------------------------------------------------------
     def _outputs(self, features: data.Features, batch_size: int, desc: str) -> tuple[np.ndarray, float]:
@@ -565,11 +633,12 @@ class Trainer:
             for s, r in results.items()))
         if self.best is None or value > self.best["value"]:
             self.best = {"step": self.step, "metric": metric, "value": value}
-            if self.env.is_main and self.opts.do_train:
+            if self.env.is_main and self.opts.do_train and not self.complete:  # a training run's own evaluation
                 records.write_best(self.output_dir, self.step, metric, value)
 
     def _write_dev_predictions(self, split: str, outputs: np.ndarray) -> None:
-        """``predictions/<split>_predictions.tsv``: index, prediction and gold label, by name (scores in full)."""
+        """``predictions/<split>_predictions.tsv``: index, prediction and gold label, by name (scores in full),
+        and for classification the logit of each label (``logit_<label>``, float32 to 9 digits: exact)."""
         if not self.env.is_main:
             return
         task, examples = self.task, self.examples[split]
@@ -578,9 +647,14 @@ class Trainer:
         def cell(value: Any) -> str:
             return repr(float(value)) if task.is_regression else task.labels[int(value)]
 
-        rows = "".join(f"{ex.guid}\t{cell(p)}\t{cell(ex.label)}\n" for ex, p in zip(examples, predictions, strict=True))
-        records.write_text(self.output_dir / records.PREDICTIONS_DIR / f"{split}_predictions.tsv",
-                           "index\tprediction\tlabel\n" + rows)
+        def logits(row: np.ndarray) -> str:
+            return "" if task.is_regression else "".join(f"\t{float(v):.9g}" for v in row)
+
+        header = "index\tprediction\tlabel" + ("" if task.is_regression else "".join(
+            f"\tlogit_{name}" for name in task.labels))
+        rows = "".join(f"{ex.guid}\t{cell(p)}\t{cell(ex.label)}{logits(o)}\n"
+                       for ex, p, o in zip(examples, predictions, outputs, strict=True))
+        records.write_text(self.output_dir / records.PREDICTIONS_DIR / f"{split}_predictions.tsv", header + "\n" + rows)
 
     def predict(self) -> None:
         """Predict every test split (and AX with MNLI) into the GLUE leaderboard files."""

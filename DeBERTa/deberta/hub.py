@@ -54,6 +54,7 @@ __all__ = [
     "file_url",
     "hub_url",
     "is_offline",
+    "utc_now",
 ]
 
 logger = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ def fetch_model(name: str, *, progress: bool = True) -> Path:
             fetch(canonical, vocab.name, progress=progress)
         except FileNotOnHub:
             _write_meta(vocab, {"missing": True, "url": file_url(canonical, vocab.name),
-                                "checked": _now()})
+                                "checked": utc_now()})
     return vocab.parent
 
 
@@ -362,7 +363,7 @@ def _download(canonical: str, url: str, target: Path, *, show: bool) -> None:
                             "run again to retry (or check DEBERTA_MODEL_HUB)")
     # Record first, then publish: the final name only ever appears with its record beside it.
     _write_meta(target, {"url": url, "size": size, "sha256": sha256,
-                         "sha256_verified": answer.sha256 is not None, "downloaded": _now()})
+                         "sha256_verified": answer.sha256 is not None, "downloaded": utc_now()})
     os.replace(part, target)
 
 
@@ -441,5 +442,6 @@ def _int_or_none(text: str | None) -> int | None:
         return None
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 to the second (``2024-05-01T12:00:00+00:00``), as records store it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
