@@ -82,8 +82,13 @@ def init_process_group(env: DistEnv, device: torch.device) -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group after a successful run."""
+    """Leave the process group after a successful run.
+
+    The ranks meet first: rank 0 is often still writing files when the others finish, and a rank that
+    tears down gloo while a peer is mid-operation can abort in C++ at exit.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
