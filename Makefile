@@ -57,6 +57,10 @@ demo: install ## fine-tune and report end to end: offline on the CPU in minutes 
 report: install ## Markdown table and figures for the run folders under RUNS (default demo_output/runs)
 	$(PYTHON) -m DeBERTa.apps.report $(RUNS)
 
+BENCH_ARGS ?=
+bench: install-test ## time this DeBERTa against transformers' DeBERTa and BERT (BENCH_ARGS='--dtype fp32,bf16')
+	$(PYTHON) -m DeBERTa.apps.bench --json bench.json $(BENCH_ARGS)
+
 # shellcheck is a system package: install it when we may (root), else say how.
 tools-shellcheck:
 	@command -v shellcheck >/dev/null || { \

@@ -3,6 +3,16 @@
 Read top to bottom. Parameter names are those of the released checkpoints, so official weights load
 with no renaming (see :mod:`DeBERTa.deberta.pretrained`).
 
+How the attention is computed, and why. The relative terms c2p[i, j] = q_i · kr[δ] and
+p2c[i, j] = k_j · qr[δ] depend on δ = i − j only through a table row. Rather than multiplying every
+query (key) by all 2S table rows and gathering the (Lq, Lk) entries with an index tensor, as the
+released code does, each block of n queries (keys) is multiplied by the n + Lk (n + Lq) rows its
+band actually uses, and the band is read out of the products as a strided view
+(:func:`banded_products`). The two bands and the padding are summed into one (B, H, Lq, Lk) bias,
+which PyTorch's fused attention kernel takes as its mask in inference; training spells the softmax
+out (the CPU kernel has no dropout and no gradient for a mask). The formula these compute is the one
+written in :class:`DisentangledSelfAttention`; tests/test_fast_attention.py checks them against it.
+
 Shape legend
     B   batch size
     L   sequence length (Lq queries, Lk keys; equal except in the enhanced mask decoder's tests)
@@ -10,11 +20,13 @@ Shape legend
     H   attention heads;  d = D / H, the width of one head
     k   ``max_relative_positions`` (-1 → ``max_position_embeddings``): rel_embeddings has 2k rows
     S   attention span = min(max(Lq, Lk), k): the rows of rel_embeddings a forward pass uses are 2S
+    n   rows per block of the relative products (m for the query blocks when both appear)
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +63,22 @@ class LayerNorm(nn.LayerNorm):
         return y.to(x.dtype)
 
 
+class Dropout(nn.Dropout):
+    """Dropout that keeps a one-byte mask for backward, on CPU too.
+
+    PyTorch's CPU dropout multiplies by a float noise tensor and keeps that for backward: four bytes
+    per element, 4·B·H·L² per layer for the attention probabilities. ``native_dropout`` (what the GPU
+    runs) keeps a bool mask. Same distribution, same scaling, same module as far as state dicts go.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        return torch.native_dropout(x, self.p, True)[0]
+
+
 # --------------------------------------------------------------------------------------------------
 # Embeddings
 # --------------------------------------------------------------------------------------------------
@@ -76,7 +104,7 @@ class Embeddings(nn.Module):
             self.token_type_embeddings = None
         self.embed_proj = nn.Linear(width, config.hidden_size, bias=False) if config.embedding_size else None
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(
         self,
@@ -100,16 +128,76 @@ class Embeddings(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Relative positions
 # --------------------------------------------------------------------------------------------------
-def build_relative_position(query_size: int, key_size: int, device: torch.device) -> torch.Tensor:
-    """δ(i, j) = i − j for query i and key j: a (Lq, Lk) long tensor."""
-    q_ids = torch.arange(query_size, dtype=torch.long, device=device)
-    k_ids = torch.arange(key_size, dtype=torch.long, device=device)
-    return q_ids[:, None] - k_ids[None, :]  # (Lq, Lk)
-
-
 def attention_span(query_size: int, key_size: int, max_relative_positions: int) -> int:
     """S: distances are clamped to [−S, S), and rows k−S … k+S−1 of rel_embeddings are used."""
     return min(max(query_size, key_size), max_relative_positions)
+
+
+def position_rows(distances: torch.Tensor, span: int) -> torch.Tensor:
+    """Rows of the 2S position projections for relative distances δ: clamp(δ + S, 0, 2S − 1)."""
+    return torch.clamp(distances + span, 0, 2 * span - 1)
+
+
+def diagonal_band(products: torch.Tensor, width: int) -> torch.Tensor:
+    """The band of a matrix of products with one column per diagonal, as an (R, width) view.
+
+    ``products`` (..., R, W), rows contiguous, W ≥ width + 1, holds in column u the product of row r
+    with table entry u. The result's element [r, c] is products[r, R − 1 − r + c]: moving right along
+    a row of the result walks the diagonals in order, moving down shifts them by one. No copy, no
+    index tensor: the view steps W − 1 elements per row through the flattened rows.
+    """
+    rows, columns = products.shape[-2:]
+    flat = products.flatten(-2)[..., rows - 1 : rows - 1 + rows * (columns - 1)]  # (..., R·(W − 1))
+    return flat.unflatten(-1, (rows, columns - 1))[..., :width]  # (..., R, width)
+
+
+def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
+    """Rows per block of :func:`banded_products`: the largest divisor of R up to √(d·width/B), at least 16.
+
+    A block of n rows multiplies its own window of n + width table entries, so smaller blocks compute
+    fewer products (B·R·(n + width)) but copy more windows (d·(R/n)·(n + width) entries); the square root
+    balances the two. It gives 32 rows for 8×128 and 128 for 1×512, the best measured on a CPU.
+    """
+    best = math.sqrt(head_size * width / batch)
+    block = rows
+    for candidate in range(16, min(rows, int(best)) + 1):  # a plain loop: torch.compile traces it
+        if rows % candidate == 0:
+            block = candidate
+    return block
+
+
+def banded_products(x: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, width: int) -> torch.Tensor:
+    """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
+
+    x (B, H, R, d); positions (H, P, d) a per-head table; rows (R + width,) the table entry of each
+    diagonal. Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``; a block of n rows needs
+    n + width − 1 of them. So the rows go in blocks of n, each multiplied by its own window of the
+    table only: n + width columns (one spare, for :func:`diagonal_band`) instead of R + width.
+    """
+    batch, _, size, _ = x.shape
+    block = band_block(size, width, batch, x.shape[-1])
+    # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. Gathered in one go from
+    # the small table (not unfolded from it: under torch.compile 2.13 the backward of a matrix product
+    # with a single full-length unfold window corrupts memory).
+    starts = size - block * torch.arange(1, size // block + 1, device=x.device)  # (R/n,)
+    window_rows = rows[starts[:, None] + torch.arange(block + width, device=x.device)]  # (R/n, n + width)
+    windows = positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)  # (H, R/n, n + width, d)
+    x = x.unflatten(2, (-1, block)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
+    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, block))  # (H, R/n, B, n, n + width)
+    return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
+
+
+def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """mask (B, Lk) → (B, 1, 1, Lk): 0 for real keys, a large negative number for padded ones.
+
+    Added to the scores, it leaves padded keys no weight after the softmax. The number is half the
+    lowest value of the scores' own dtype: finite after adding any score, also in bf16/fp16, so rows
+    with every key padded give no NaN (float32's lowest rounds to -inf in bf16, and -inf − (-inf) is
+    NaN in the softmax).
+    """
+    padded = attention_mask[:, None, None, :] == 0  # (B, 1, 1, Lk)
+    bias = torch.zeros(padded.shape, dtype=dtype, device=padded.device)
+    return bias.masked_fill_(padded, torch.finfo(dtype).min / 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,36 +223,41 @@ class DisentangledSelfAttention(nn.Module):
         self.pos_att_type = config.pos_att_type
         self.relative_attention = config.relative_attention
         # The released code divides by sqrt(d · (1 + #terms)) even when relative attention is off.
-        self.scale_factor = 1 + len(config.pos_att_type)
+        self.scale = 1 / math.sqrt(self.head_size * (1 + len(config.pos_att_type)))
         if self.relative_attention:
             self.max_relative_positions = config.relative_span
-            self.pos_dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.pos_dropout = Dropout(config.hidden_dropout_prob)
             if "c2p" in self.pos_att_type:
                 self.pos_proj = nn.Linear(config.hidden_size, all_head_size, bias=False)
             if "p2c" in self.pos_att_type:
                 self.pos_q_proj = nn.Linear(config.hidden_size, all_head_size)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
+        self._reused_projections: dict = {}  # see position_projections
+
+    reuse_position_projections = True
+    """Reuse the position projections across inference calls while the weights stay the same."""
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, L, H·w) → (B, H, L, w)."""
-        return x.view(*x.shape[:-1], self.num_heads, -1).transpose(1, 2)  # (B, H, L, w)
+        """(..., L, H·w) → (..., H, L, w)."""
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)  # (..., H, L, w)
 
     def project_qkv(
         self, hidden_states: torch.Tensor, query_states: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Q from ``query_states`` (default: the hidden states), K and V from the hidden states."""
+        """Q (B, H, Lq, d) from ``query_states`` (default: the hidden states), K and V (B, H, Lk, d)."""
         if query_states is None:
-            qkv = self.split_heads(self.in_proj(hidden_states))  # (B, H, L, 3d)
-            q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, H, L, d)
+            # One matrix product for all three, the biases added inside it: [q_bias_h, 0, v_bias_h] per head.
+            q_bias, v_bias = self.q_bias.view(self.num_heads, -1), self.v_bias.view(self.num_heads, -1)
+            bias = torch.stack([q_bias, torch.zeros_like(q_bias), v_bias], dim=1).flatten()  # (3·D,)
+            qkv = self.split_heads(F.linear(hidden_states, self.in_proj.weight, bias))  # (B, H, L, 3d)
+            q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, H, L, d), views
         else:
             # The enhanced mask decoder queries with other states than it attends to: un-fuse the weight.
-            w = self.in_proj.weight.view(self.num_heads, 3, self.head_size, -1)  # (H, 3, d, D)
-            w_q, w_k, w_v = (w[:, i].reshape(-1, w.shape[-1]) for i in range(3))  # 3 × (D, D)
-            q = self.split_heads(F.linear(query_states, w_q))  # (B, H, Lq, d)
+            weight = self.in_proj.weight.view(self.num_heads, 3, self.head_size, -1)  # (H, 3, d, D)
+            w_q, w_k, w_v = (weight[:, i].flatten(0, 1) for i in range(3))  # 3 × (D, D)
+            q = self.split_heads(F.linear(query_states, w_q, self.q_bias))  # (B, H, Lq, d)
             k = self.split_heads(F.linear(hidden_states, w_k))  # (B, H, Lk, d)
-            v = self.split_heads(F.linear(hidden_states, w_v))  # (B, H, Lk, d)
-        q = q + self.q_bias.view(self.num_heads, 1, self.head_size)
-        v = v + self.v_bias.view(self.num_heads, 1, self.head_size)
+            v = self.split_heads(F.linear(hidden_states, w_v, self.v_bias))  # (B, H, Lk, d)
         return q, k, v
 
     def forward(
@@ -176,60 +269,115 @@ class DisentangledSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """Hidden states (B, Lk, D), mask (B, Lk), rel_embeddings (2k, D) → context (B, Lq, D)."""
         q, k, v = self.project_qkv(hidden_states, query_states)
-        q = q / math.sqrt(self.head_size * self.scale_factor)
-        scores = q @ k.transpose(-1, -2)  # (B, H, Lq, Lk)
-        if self.relative_attention:
-            scores = scores + self.disentangled_bias(q, k, self.pos_dropout(rel_embeddings))
-        # Rows of padded queries are zeroed when queries and keys share positions (always, in practice).
-        same_grid = scores.shape[-2] == scores.shape[-1]
-        probs = masked_softmax(scores, attention_mask, query_mask=attention_mask if same_grid else None)
-        context = self.dropout(probs).to(v.dtype) @ v  # (B, H, Lq, d)
-        return context.transpose(1, 2).flatten(2)  # (B, Lq, D)
+        bias = padding_bias(attention_mask, q.dtype)  # (B, 1, 1, Lk)
+        if self.relative_attention and self.pos_att_type:
+            bias = self.disentangled_bias(q, k, rel_embeddings, bias)  # (B, H, Lq, Lk)
+        context = self.attend(q, k, v, bias)  # (B, H, Lq, d)
+        context = context.transpose(1, 2).flatten(2)  # (B, Lq, D)
+        if context.shape[1] == attention_mask.shape[1]:
+            # Padded queries attend to nothing, as in the released XSoftmax (their rows of probabilities
+            # are zero). Only when queries and keys share positions, which is always the case in practice.
+            context = context * attention_mask[:, :, None].to(context.dtype)
+        return context
 
-    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor) -> torch.Tensor:
-        """The c2p and p2c terms for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """softmax(q·kᵀ·scale + bias) · v with dropout on the probabilities: (B, H, Lq, d).
 
-        ``q`` is already divided by the attention scale; p2c's position queries get the same scale.
+        q (B, H, Lq, d), k and v (B, H, Lk, d), bias (B, H or 1, Lq or 1, Lk). PyTorch's fused kernel
+        where it does the whole job: on GPU (its memory-efficient kernel takes the bias, its gradient
+        and dropout), and on CPU for inference (its CPU kernel has neither dropout nor a gradient for
+        the bias). Otherwise the same computation spelled out, the softmax in float32.
+        """
+        dropout = self.dropout.p if self.training else 0.0
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
+        if q.is_cuda or (dropout == 0.0 and not needs_grad):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
+        batch, heads = q.shape[:2]
+        bias = bias.expand(batch, heads, -1, -1).flatten(0, 1)  # (B·H, Lq or 1, Lk): baddbmm broadcasts
+        scores = torch.baddbmm(bias, q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2), alpha=self.scale)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)  # (B·H, Lq, Lk)
+        context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
+        return context.unflatten(0, (batch, heads))  # (B, H, Lq, d)
+
+    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor,
+                          padding: torch.Tensor) -> torch.Tensor:
+        """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
+
+        Each term is a function of its row and δ = i − j. Its products are taken against a table with
+        the position projection of every δ that occurs (clamped to the span) and read back as a band
+        (:func:`banded_products`): no gather, no index tensor of the scores' size. c2p's rows are
+        queries; p2c's rows are keys, so its band is transposed into place. ``padding`` (B, 1, 1, Lk)
+        comes from :func:`padding_bias`.
         """
         query_size, key_size = q.shape[-2], k.shape[-2]
         span = attention_span(query_size, key_size, self.max_relative_positions)
-        rel = rel_embeddings[self.max_relative_positions - span : self.max_relative_positions + span]  # (2S, D)
-        relative_pos = build_relative_position(query_size, key_size, q.device)  # (Lq, Lk)
-        bias = torch.zeros((), dtype=q.dtype, device=q.device)
-        if "c2p" in self.pos_att_type:
-            pos_key = self.split_heads(self.pos_proj(rel)[None])  # (1, H, 2S, d)
-            c2p = q @ pos_key.transpose(-1, -2)  # (B, H, Lq, 2S)
-            index = torch.clamp(relative_pos + span, 0, 2 * span - 1)  # (Lq, Lk)
-            bias = bias + torch.gather(c2p, -1, index.expand(*c2p.shape[:2], query_size, key_size))
-        if "p2c" in self.pos_att_type:
-            pos_query = self.split_heads(self.pos_q_proj(rel)[None])  # (1, H, 2S, d)
-            pos_query = pos_query / math.sqrt(self.head_size * self.scale_factor)
-            p2c = k @ pos_query.transpose(-1, -2).to(k.dtype)  # (B, H, Lk, 2S)
-            # Key j looks at the position of query i through δ(i, j), taken here over the keys' grid.
-            key_pos = build_relative_position(key_size, key_size, q.device)  # (Lk, Lk)
-            index = torch.clamp(-key_pos + span, 0, 2 * span - 1)  # (Lk, Lk)
-            p2c = torch.gather(p2c, -1, index.expand(*p2c.shape[:2], key_size, key_size))  # (B, H, Lk, Lk)
-            p2c = p2c.transpose(-1, -2)  # (B, H, Lk, Lk): row = query position, column = key
-            if query_size != key_size:
-                p2c = p2c[..., relative_pos[:, 0], :]  # (B, H, Lq, Lk): rows of the actual queries
-            bias = bias + p2c
-        return bias
+        pos_key, pos_query = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
+        # The tables have Lq + Lk entries: every distance δ that occurs, −(Lk − 1) … Lq − 1, and a spare.
+        diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
+        c2p = p2c = None
+        if pos_key is not None:
+            # Entry u is at δ = Lq − 1 − u (backwards), so that the band's element [i, j] is at δ = i − j.
+            c2p = banded_products(q, pos_key, position_rows(query_size - 1 - diagonals, span), key_size)
+            # (B, H, Lq/m, m, Lk): in blocks of m queries
+        if pos_query is not None:
+            # Entry u is at δ = u − (Lk − 1), so that the band's element [j, i] (key j, query i) is at δ = i − j.
+            p2c = banded_products(k, pos_query, position_rows(diagonals - (key_size - 1), span), query_size)
+            # (B, H, Lk/n, n, Lq): in blocks of n keys, the rows are keys
+        # The terms and the padding as views of one (B, H, Lq/m, m, Lk/n, n) grid, summed into one new
+        # tensor in place: no copy is kept for backward, and no in-place change of a view makes autograd
+        # copy the gradient.
+        query_blocks = (1, query_size) if c2p is None else c2p.shape[2:4]
+        key_blocks = (1, key_size) if p2c is None else p2c.shape[2:4]
+        terms = [] if p2c is None else [p2c.permute(0, 1, 4, 2, 3).unflatten(2, query_blocks)]  # transposed view
+        terms += [] if c2p is None else [c2p.unflatten(-1, key_blocks)]
+        bias = terms[0].clone(memory_format=torch.contiguous_format)  # (B, H, Lq/m, m, Lk/n, n)
+        for term in terms[1:] + [padding.unflatten(-1, key_blocks).unsqueeze(2)]:
+            bias.add_(term)
+        return bias.view(q.shape[0], q.shape[1], query_size, key_size)  # (B, H, Lq, Lk)
 
+    def position_projections(
+        self, rel_embeddings: torch.Tensor, span: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """kr and qr of the 2S relative positions of the span, split into heads and scaled: (H, 2S, d) each.
 
-def masked_softmax(
-    scores: torch.Tensor, key_mask: torch.Tensor, query_mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Softmax over keys, in float32, that ignores padded keys; padded query rows become all zeros.
+        None for a term that ``pos_att_type`` leaves out. They depend on the weights alone, and at base
+        size cost a quarter of a layer for one 512-token sequence. So inference (eval mode, no gradient)
+        projects the whole table once and reuses it for as long as the weights are the same tensors with
+        the same contents: an in-place change (an optimizer step, ``load_state_dict``) bumps a tensor's
+        version, ``.to()`` makes new tensors, and either one makes the next call project again. Writes
+        through ``.data`` escape the version; ``reuse_position_projections = False`` switches reuse off.
+        """
+        top = self.max_relative_positions
+        reuse = self.reuse_position_projections and not (
+            self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+        if not reuse:
+            return self.project_positions(self.pos_dropout(rel_embeddings[top - span : top + span]))
+        weights = [rel_embeddings, *(p for name, p in self.named_parameters() if name.startswith("pos_"))]
+        device = rel_embeddings.device.type
+        # One set per autocast dtype (at most three), so that alternating fp32 and bf16 calls both reuse.
+        autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
+        state = [(w.data_ptr(), w._version, w.dtype) for w in weights]
+        stored = self._reused_projections.get(autocast)  # (weak references to the weights, their state, tables)
+        if stored is None or stored[1] != state or any(r() is not w for r, w in zip(stored[0], weights, strict=True)):
+            # Weak references: the stored projections must not keep replaced weights alive.
+            stored = ([weakref.ref(w) for w in weights], state, self.project_positions(rel_embeddings))
+            self._reused_projections[autocast] = stored
+        return tuple(t if t is None else t[:, top - span : top + span] for t in stored[2])  # (H, 2S, d) each
 
-    scores (B, H, Lq, Lk); key_mask (B, Lk) and query_mask (B, Lq), 1 for real tokens. Filling with
-    float32's lowest value (not the score dtype's, which overflows to -inf under bf16 autocast) keeps
-    fully padded rows finite; they are then zeroed, as the released XSoftmax did.
-    """
-    keep = key_mask[:, None, None, :].bool()  # (B, 1, 1, Lk)
-    probs = torch.softmax(scores.float().masked_fill(~keep, torch.finfo(torch.float32).min), dim=-1)
-    if query_mask is not None:
-        keep = keep & query_mask[:, None, :, None].bool()  # (B, 1, Lq, Lk)
-    return probs.masked_fill(~keep, 0.0)
+    def project_positions(self, rel: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
+        pos_key = self.split_heads(self.pos_proj(rel)) * self.scale if "c2p" in self.pos_att_type else None
+        pos_query = self.split_heads(self.pos_q_proj(rel)) * self.scale if "p2c" in self.pos_att_type else None
+        return pos_key, pos_query
+
+    def train(self, mode: bool = True) -> DisentangledSelfAttention:
+        self._reused_projections = {}  # frees them (and training changes the weights anyway)
+        return super().train(mode)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # pickle and deepcopy: without the reused projections (weak references)
+        state["_reused_projections"] = {}
+        return state
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,7 +390,7 @@ class SelfOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(context)) + residual)
@@ -280,7 +428,7 @@ class Output(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(x)) + residual)

@@ -1,0 +1,592 @@
+"""Speed and memory of this DeBERTa against ``transformers``' DeBERTa and BERT: ``python -m DeBERTa.apps.bench``.
+
+All models live in one process and share weights where they have the same tensors: ``transformers``'
+``DebertaModel`` gets this model's state dict as it is; BERT (``BertModel`` with PyTorch's SDPA
+attention) gets the embeddings, LayerNorms, feed-forward and output projections, and Q/K/V cut out of
+the fused ``in_proj``. BERT has no relative attention at all: its time is the floor to approach.
+
+Every case is timed in rounds: each round runs every model once, in a rotating order, after warm-up
+runs, so that a change in the machine's load falls on all of them alike (all dtypes of a case share
+the rounds too). The table gives the median, the interquartile range and the extremes; a speed-up is
+the median over rounds of the ratio of the two models' times in the same round, shown beside the
+ratio of their fastest runs, which other processes on a shared machine disturb least.
+
+In inference this model projects the relative positions once and reuses them while the weights stay
+the same (see ``DisentangledSelfAttention.position_projections``). The timed forward passes follow
+warm-ups, so they reuse them; the row "projections recomputed" times the same model with the reuse
+switched off, i.e. what a single call costs.
+
+Peak memory of a training step is the largest amount of tensor memory alive at any moment of the
+step: the parameters and optimizer state held before it, plus the largest increase during it
+(activations, gradients, temporaries). On GPU the increase comes from ``torch.cuda.max_memory_allocated``;
+on CPU, where PyTorch keeps no such counter, from the allocation events of ``torch.profiler``
+(``profile_memory=True``), which carry the running total of bytes the CPU allocator handed out.
+Allocator caching and the process's own memory are not counted, so the figure compares models, not
+processes.
+
+Errors print one line, ``error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from DeBERTa import deberta
+from DeBERTa.deberta.errors import DeBERTaError
+from DeBERTa.deberta.model import DisentangledSelfAttention
+
+REFERENCES = ("deberta", "bert")
+LABELS = {
+    "ours": "this DeBERTa",
+    "ours-recomputed": "this DeBERTa, projections recomputed",
+    "ours-compiled": "this DeBERTa, torch.compile",
+    "deberta": "transformers DeBERTa",
+    "bert": "transformers BERT (SDPA)",
+}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# The targets of the issue that asked for this benchmark (base size, fp32, 2 CPU threads):
+# (case, baseline, bound, whether ours must be `bound` times faster (True) or may be `bound` times slower).
+SPEED_GOALS = (
+    ("forward 8x128", "deberta", 1.15, True),
+    ("forward 1x512", "deberta", 1.5, True),
+    ("train 8x128", "deberta", 1.12, True),
+    ("forward 8x128", "bert", 1.05, False),
+    ("forward 1x512", "bert", 1.2, False),
+)
+MEMORY_GOAL = ("train 8x512", "deberta", 0.8)  # ours at most 0.8 × the baseline's peak
+
+
+class BenchError(DeBERTaError):
+    """A benchmark that cannot run as asked (bad flag, missing package, no GPU)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """A batch of ``batch`` sequences of ``length`` tokens; spelled ``8x128`` on the command line."""
+
+    batch: int
+    length: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shape:
+        try:
+            batch, length = (int(part) for part in text.lower().split("x"))
+        except ValueError:
+            raise BenchError(f"shape {text!r} is not BATCHxLENGTH, e.g. 8x128") from None
+        if batch < 1 or length < 2:
+            raise BenchError(f"shape {text!r}: the batch must be at least 1 and the length at least 2")
+        return cls(batch, length)
+
+    def __str__(self) -> str:
+        return f"{self.batch}x{self.length}"
+
+
+@dataclasses.dataclass
+class Timing:
+    """The times of one model in one case, milliseconds per call."""
+
+    case: str
+    dtype: str
+    model: str
+    tokens: int
+    times_ms: list[float]
+
+    def summary(self) -> dict[str, float]:
+        q1, median, q3 = statistics.quantiles(self.times_ms, n=4, method="inclusive")
+        return {"median_ms": median, "p25_ms": q1, "p75_ms": q3, "min_ms": min(self.times_ms),
+                "max_ms": max(self.times_ms), "tokens_per_s": self.tokens / median * 1000.0}
+
+
+# --------------------------------------------------------------------------------------------------
+# The models, with shared weights
+# --------------------------------------------------------------------------------------------------
+def hf_deberta_config(config: deberta.ModelConfig, num_labels: int):
+    import transformers
+
+    return transformers.DebertaConfig(**config.to_hf_dict(), num_labels=num_labels)
+
+
+def bert_config(config: deberta.ModelConfig, num_labels: int):
+    import transformers
+
+    return transformers.BertConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+        hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob,
+        max_position_embeddings=config.max_position_embeddings, type_vocab_size=max(config.type_vocab_size, 2),
+        layer_norm_eps=config.layer_norm_eps, num_labels=num_labels, attn_implementation="sdpa",
+    )
+
+
+def bert_state_from_ours(ours: dict[str, torch.Tensor], config: deberta.ModelConfig, prefix: str) -> dict:
+    """The tensors BERT shares with our state (keys of our encoder under ``prefix``), in BERT's names."""
+    heads, width = config.num_attention_heads, config.head_size
+    state = {}
+    for key, value in ours.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        if name.endswith("attention.self.in_proj.weight"):
+            # The fused weight is interleaved per head, [q_h, k_h, v_h]; BERT's are separate matrices.
+            layer = name[: -len("in_proj.weight")]
+            for part, weight in zip(("query", "key", "value"), value.view(heads, 3, width, -1).unbind(1), strict=True):
+                state[layer + part + ".weight"] = weight.reshape(heads * width, -1)  # (D, D)
+            state[layer + "key.bias"] = torch.zeros(heads * width)
+        elif name.endswith("attention.self.q_bias"):
+            state[name.replace("q_bias", "query.bias")] = value
+        elif name.endswith("attention.self.v_bias"):
+            state[name.replace("v_bias", "value.bias")] = value
+        elif "attention.self.pos_" not in name and "rel_embeddings" not in name:  # BERT has no relative attention
+            state[name] = value
+    return state
+
+
+def build_models(config: deberta.ModelConfig, names: Sequence[str], train: bool, device: torch.device,
+                 seed: int) -> dict[str, nn.Module]:
+    """Ours and the named references: encoders, or (``train``) sequence classifiers with 2 labels."""
+    import transformers
+
+    torch.manual_seed(seed)
+    ours = deberta.SequenceClassificationModel(config, num_labels=2) if train else deberta.DeBERTa(config)
+    state = ours.state_dict()
+    models: dict[str, nn.Module] = {"ours": ours}
+    if "deberta" in names:
+        cls = transformers.DebertaForSequenceClassification if train else transformers.DebertaModel
+        models["deberta"] = cls(hf_deberta_config(config, 2))
+        models["deberta"].load_state_dict(state, strict=True)
+    if "bert" in names:
+        if train:
+            bert = transformers.BertForSequenceClassification(bert_config(config, 2))
+            shared = {"bert." + k: v for k, v in bert_state_from_ours(state, config, "deberta.").items()}
+            shared.update({k: state[k] for k in ("classifier.weight", "classifier.bias")})
+            shared.update({"bert.pooler.dense." + p: state["pooler.dense." + p] for p in ("weight", "bias")})
+        else:  # DebertaModel has no pooler either
+            bert = transformers.BertModel(bert_config(config, 2), add_pooling_layer=False)
+            shared = bert_state_from_ours(state, config, "")
+        missing, unexpected = bert.load_state_dict(shared, strict=False)
+        if unexpected or any("position_embeddings" not in k and "token_type" not in k for k in missing):
+            raise RuntimeError(f"BERT weights do not line up: missing {missing}, unexpected {unexpected}")
+        models["bert"] = bert
+    for model in models.values():
+        model.to(device).train(train)
+    return models
+
+
+def make_batch(shape: Shape, vocab_size: int, device: torch.device, seed: int) -> dict[str, torch.Tensor]:
+    """Random token ids (B, L), a full attention mask and labels (B,): no padding, as in the issue's timings."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab_size, (shape.batch, shape.length), generator=gen)
+    return {"ids": ids.to(device), "mask": torch.ones_like(ids).to(device),
+            "labels": torch.randint(0, 2, (shape.batch,), generator=gen).to(device)}
+
+
+def autocaster(device: torch.device, dtype: str) -> Callable[[], Any]:
+    """A factory of the autocast context for ``dtype`` (fp32: none)."""
+    if dtype == "fp32":
+        return nullcontext
+    return lambda: torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+@contextmanager
+def projections_recomputed() -> Iterator[None]:
+    """Switch off the reuse of position projections across inference calls, for the duration."""
+    DisentangledSelfAttention.reuse_position_projections = False
+    try:
+        yield
+    finally:
+        DisentangledSelfAttention.reuse_position_projections = True
+
+
+def forward_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast) -> Callable[[], Any]:
+    """One inference forward pass: the last layer's hidden states (B, L, D)."""
+    context = projections_recomputed if name == "ours-recomputed" else nullcontext
+
+    def forward() -> torch.Tensor:
+        with torch.inference_mode(), autocast(), context():
+            if name.startswith("ours"):
+                return model(batch["ids"], batch["mask"], output_all_encoded_layers=False)[-1]
+            return model(input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
+
+    return forward
+
+
+def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast,
+                  optimizer: torch.optim.Optimizer | None = None) -> Callable[..., None]:
+    """Forward with labels, backward, AdamW step, gradients set to None (so they count in the step's memory)."""
+    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+    def step(batch: dict[str, torch.Tensor] = batch) -> None:
+        with autocast():
+            if name.startswith("ours"):
+                loss = model(batch["ids"], input_mask=batch["mask"], labels=batch["labels"]).loss
+            else:
+                loss = model(input_ids=batch["ids"], attention_mask=batch["mask"], labels=batch["labels"]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step.optimizer = optimizer  # type: ignore[attr-defined]
+    return step
+
+
+# --------------------------------------------------------------------------------------------------
+# Timing, accuracy, memory
+# --------------------------------------------------------------------------------------------------
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_round_robin(fns: dict[str, Callable[[], Any]], warmup: int, repeats: int,
+                     device: torch.device) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Milliseconds per call of each function: warm-ups, then ``repeats`` rounds in rotating order.
+
+    A function that fails in its first call is left out; the second result maps it to its error.
+    """
+    failures = {}
+    for name, fn in fns.items():
+        try:
+            for _ in range(max(warmup, 1)):
+                fn()
+        except Exception as err:  # a reference model that cannot run this case, e.g. under autocast
+            failures[name] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    synchronize(device)
+    names = [name for name in fns if name not in failures]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            synchronize(device)
+            start = time.perf_counter()
+            fns[name]()
+            synchronize(device)
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return times, failures
+
+
+def relative_error(got: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """max |Δ| / max |reference| and ‖Δ‖ / ‖reference‖."""
+    delta = got.float() - reference.float()
+    return {"max_abs_relative": (delta.abs().max() / reference.abs().max()).item(),
+            "norm_relative": (delta.norm() / reference.norm()).item()}
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def held_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the parameters, buffers and optimizer state: what a training step starts with."""
+    state = [t for s in optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
+    return tensor_bytes(model.parameters()) + tensor_bytes(model.buffers()) + tensor_bytes(state)
+
+
+def peak_increase_bytes(fn: Callable[[], Any], device: torch.device) -> int:
+    """The largest increase of allocated tensor memory while ``fn()`` runs, in bytes."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    # Each allocation event carries the allocator's running total of the bytes allocated since profiling
+    # started (frees of older tensors count negative), so the peak increase is the largest total.
+    peak = 0
+    pending = list(prof.profiler.kineto_results.experimental_event_tree())
+    while pending:
+        event = pending.pop()
+        pending.extend(event.children)
+        total = getattr(event.extra_fields, "total_allocated", None)
+        if total is not None:
+            peak = max(peak, total)
+    return peak
+
+
+def measure_training_memory(config: deberta.ModelConfig, names: Sequence[str], shape: Shape, dtype: str,
+                            device: torch.device, seed: int) -> dict[str, dict[str, int]]:
+    """Peak tensor memory of one training step of each model, built and measured one at a time."""
+    results = {}
+    for name in names:
+        model = build_models(config, [name], train=True, device=device, seed=seed).pop(name)  # the others go
+        step = train_step_fn(name, model, make_batch(shape, config.vocab_size, device, seed), autocaster(device, dtype))
+        step(make_batch(Shape(1, 8), config.vocab_size, device, seed))  # creates the optimizer state
+        held = held_bytes(model, step.optimizer)
+        increase = peak_increase_bytes(step, device)
+        results[name] = {"held_bytes": held, "step_increase_bytes": increase, "peak_bytes": held + increase}
+        del model, step
+        gc.collect()
+    return results
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda: no GPU is visible to PyTorch")
+    torch.set_num_threads(args.threads)
+    overrides = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout}
+    if args.layers is not None:
+        overrides["num_hidden_layers"] = args.layers
+    try:
+        config = deberta.ModelConfig.preset(args.model, **overrides)
+    except deberta.ConfigError as err:
+        raise BenchError(f"--model: {err}") from None
+    timings: list[Timing] = []
+    failures: list[dict[str, str]] = []
+    accuracy: list[dict[str, Any]] = []
+    for kind, shape in [("forward", s) for s in args.forward] + [("train", s) for s in args.train]:
+        case = f"{kind} {shape}"
+        log(args, f"{case} ...")
+        models = build_models(config, args.compare, train=kind == "train", device=device, seed=args.seed)
+        batch = make_batch(shape, config.vocab_size, device, args.seed)
+        # Every dtype of every model in the same rounds, so that bf16 and fp32 are compared pairwise too.
+        if kind == "forward":
+            models["ours-recomputed"] = models["ours"]  # the same model, its reuse switched off
+            if args.compile:
+                models["ours-compiled"] = torch.compile(models["ours"], fullgraph=True)
+            fns = {(n, dtype): forward_fn(n, m, batch, autocaster(device, dtype)) for dtype in args.dtype
+                   for n, m in models.items()}
+        else:
+            if args.compile:  # the encoder compiled; the loss's data-dependent branches stay eager
+                models["ours-compiled"] = copy.deepcopy(models["ours"])
+                models["ours-compiled"].deberta = torch.compile(models["ours-compiled"].deberta, fullgraph=True)
+            optimizers = {n: torch.optim.AdamW(m.parameters(), lr=1e-5) for n, m in models.items()}  # one state
+            fns = {(n, dtype): train_step_fn(n, m, batch, autocaster(device, dtype), optimizers[n])
+                   for dtype in args.dtype for n, m in models.items()}
+        if kind == "forward":
+            for dtype in args.dtype:
+                if dtype != "fp32":
+                    reference = forward_fn("ours", models["ours"], batch, nullcontext)()
+                    accuracy.append({"case": case, "dtype": dtype,
+                                     **relative_error(fns["ours", dtype](), reference)})
+        times, errors = time_round_robin(fns, args.warmup, args.repeats, device)
+        timings += [Timing(case, dtype, n, shape.batch * shape.length, t) for (n, dtype), t in times.items()]
+        failures += [{"case": case, "dtype": dtype, "model": n, "error": e} for (n, dtype), e in errors.items()]
+        del models, fns
+        gc.collect()
+    memory = {}
+    for shape in args.memory:
+        log(args, f"memory train {shape} {args.dtype[0]} ...")
+        names = ["ours", *args.compare]
+        memory[f"train {shape} {args.dtype[0]}"] = measure_training_memory(
+            config, names, shape, args.dtype[0], device, args.seed)
+    return report_data(args, config, timings, failures, accuracy, memory)
+
+
+def paired_speedup(timings: list[Timing], case: str, model: tuple[str, str],
+                   baseline: tuple[str, str]) -> dict[str, float] | None:
+    """The baseline's time / the model's (> 1: the model is faster); model and baseline are (name, dtype).
+
+    ``speedup``: the median over rounds of the ratio within a round. ``speedup_of_minima``: the ratio of
+    the fastest runs, which a busy machine disturbs least (other processes only ever add time).
+    """
+    found = {(t.model, t.dtype): t for t in timings if t.case == case}
+    if model not in found or baseline not in found:
+        return None
+    pairs = zip(found[baseline].times_ms, found[model].times_ms, strict=True)
+    return {"speedup": statistics.median(b / m for b, m in pairs),
+            "speedup_of_minima": min(found[baseline].times_ms) / min(found[model].times_ms)}
+
+
+def report_data(args, config, timings: list[Timing], failures: list[dict], accuracy: list[dict],
+                memory: dict) -> dict[str, Any]:
+    results = [{"case": t.case, "dtype": t.dtype, "model": t.model, "times_ms": t.times_ms, **t.summary()}
+               for t in timings]
+    ratios = []
+    for t in timings:
+        for ours in ("ours", "ours-recomputed", "ours-compiled"):
+            speedup = paired_speedup(timings, t.case, (ours, t.dtype), (t.model, t.dtype))
+            if t.model in REFERENCES and speedup is not None:
+                ratios.append({"case": t.case, "dtype": t.dtype, "model": ours, "baseline": t.model, **speedup})
+        if t.model == "ours" and t.dtype != "fp32":
+            speedup = paired_speedup(timings, t.case, ("ours", t.dtype), ("ours", "fp32"))
+            if speedup is not None:
+                ratios.append({"case": t.case, "dtype": t.dtype, "model": "ours", "baseline": "ours fp32",
+                               **speedup})
+    goals = []
+    for case, baseline, bound, faster in SPEED_GOALS:
+        found = paired_speedup(timings, case, ("ours", "fp32"), (baseline, "fp32"))
+        if found is None:
+            continue
+        speedup, of_minima = found["speedup"], found["speedup_of_minima"]
+        if faster:
+            goals.append({"goal": f"{case}: ≥ {bound}× the speed of {LABELS[baseline]}", "value": speedup,
+                          "value_of_minima": of_minima, "met": speedup >= bound})
+        else:
+            goals.append({"goal": f"{case}: within {bound}× the time of {LABELS[baseline]}", "value": 1 / speedup,
+                          "value_of_minima": 1 / of_minima, "met": 1 / speedup <= bound})
+    case, baseline, bound = MEMORY_GOAL
+    found = memory.get(f"{case} fp32", {})
+    if "ours" in found and baseline in found:
+        value = found["ours"]["peak_bytes"] / found[baseline]["peak_bytes"]
+        goals.append({"goal": f"peak memory, {case}: ≤ {bound}× {LABELS[baseline]}", "value": value,
+                      "met": value <= bound})
+    for r in ratios:
+        if r["dtype"] == "bf16" and r["baseline"] == "ours fp32":
+            goals.append({"goal": f"{r['case']}: bf16 faster than fp32", "value": r["speedup"],
+                          "value_of_minima": r["speedup_of_minima"], "met": r["speedup"] > 1})
+    return {
+        "settings": {k: (v if not isinstance(v, list) else [str(x) for x in v]) for k, v in vars(args).items()},
+        "model_config": dataclasses.asdict(config),
+        "environment": environment(),
+        "results": results, "failures": failures, "ratios": ratios, "accuracy": accuracy, "memory": memory,
+        "goals": goals,
+        "goals_apply": args.model == "base" and args.layers is None and args.threads == 2 and args.device == "cpu",
+    }
+
+
+def environment() -> dict[str, Any]:
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version(), "machine": platform.machine(), "cpu": cpu_name(),
+            "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def format_table(data: dict[str, Any]) -> str:
+    """The printed report: timings, speed-ups, accuracy, memory, goals."""
+    lines = [f"{'case':<14} {'dtype':<5} {'model':<37} {'median ms':>9} {'IQR ms':>15} {'min–max ms':>15} "
+             f"{'tokens/s':>8}"]
+    for r in data["results"]:
+        lines.append(f"{r['case']:<14} {r['dtype']:<5} {LABELS[r['model']]:<37} {r['median_ms']:>9.1f} "
+                     f"{r['p25_ms']:>7.1f}–{r['p75_ms']:<7.1f} {r['min_ms']:>7.1f}–{r['max_ms']:<7.1f} "
+                     f"{r['tokens_per_s']:>8.0f}")
+    for f in data["failures"]:
+        lines.append(f"{f['case']:<14} {f['dtype']:<5} {LABELS[f['model']]:<37} failed: {f['error'][:70]}")
+    lines += ["", "speed-up: the baseline's time / this model's (> 1: this one is faster); the median over rounds",
+              "of the ratio within a round, and the ratio of the fastest runs (what a busy machine disturbs least)"]
+    for r in data["ratios"]:
+        lines.append(f"  {r['case']:<14} {r['dtype']:<5} {LABELS[r['model']]:<37} vs "
+                     f"{LABELS.get(r['baseline'], r['baseline']):<26} {r['speedup']:5.2f}×  "
+                     f"(fastest {r['speedup_of_minima']:5.2f}×)")
+    if data["accuracy"]:
+        lines += ["", "lower precision against float32 (this model, last layer, same batch)"]
+        for a in data["accuracy"]:
+            lines.append(f"  {a['case']:<14} {a['dtype']:<5} max |Δ| / max |fp32| = {a['max_abs_relative']:.2e}, "
+                         f"‖Δ‖ / ‖fp32‖ = {a['norm_relative']:.2e}")
+    for case, per_model in data["memory"].items():
+        lines += ["", f"peak tensor memory of a training step, {case} (held: parameters and optimizer state)"]
+        for name, m in per_model.items():
+            mib = {key: value / 2**20 for key, value in m.items()}
+            lines.append(f"  {LABELS[name]:<37} peak {mib['peak_bytes']:7.0f} MiB   held {mib['held_bytes']:6.0f} MiB"
+                         f"   step increase {mib['step_increase_bytes']:6.0f} MiB")
+    if data["goals"]:
+        note = "" if data["goals_apply"] else " (set for base size, fp32, 2 CPU threads; not these settings)"
+        lines += ["", f"goals of issue 8 (judged on the median; the fastest runs' ratio in brackets){note}"]
+        for g in data["goals"]:
+            fastest = f" ({g['value_of_minima']:.2f})" if "value_of_minima" in g else ""
+            lines.append(f"  {'met    ' if g['met'] else 'NOT met'}  {g['goal']:<62} {g['value']:.2f}{fastest}")
+    env = data["environment"]
+    lines += ["", f"torch {env['torch']}, transformers {env['transformers']}, {env['cpu']}, "
+              f"{data['settings']['threads']} threads, load average {env['load_average'][0]:.2f} at the end"]
+    return "\n".join(lines)
+
+
+def log(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def parse_shapes(text: str) -> list[Shape]:
+    return [Shape.parse(part) for part in text.split(",") if part.strip()]
+
+
+def parse_names(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [item for item in items if item not in allowed]
+    if unknown:
+        raise BenchError(f"unknown {what} {', '.join(unknown)} (known: {', '.join(allowed)})")
+    return items
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry; returns the exit status (0, or 2 after a one-line error)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m DeBERTa.apps.bench",
+        description="Time this DeBERTa against transformers' DeBERTa and BERT (SDPA) in one process: "
+        "forward passes, training steps (sequence classification, AdamW) and the peak memory of a "
+        "training step. Shapes are BATCHxLENGTH lists; an empty list skips that part.",
+    )
+    parser.add_argument("--model", default="base", help="model size: a preset (base, large, small, tiny)")
+    parser.add_argument("--layers", type=int, help="override the number of layers of the preset")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="fp32,bf16",
+                        help="comma-separated: fp32, bf16, fp16 (the last two under autocast); memory is "
+                        "measured in the first")
+    parser.add_argument("--forward", default="8x128,1x512", help="shapes of forward passes")
+    parser.add_argument("--train", default="8x128", help="shapes of training steps")
+    parser.add_argument("--memory", default="8x512", help="shapes of training steps whose peak memory is measured")
+    parser.add_argument("--compare", default="deberta,bert",
+                        help="reference models: deberta (transformers DebertaModel), bert (BertModel, SDPA)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time this model under torch.compile(fullgraph=True)")
+    parser.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout of all models")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per case")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each model before the rounds")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    try:
+        args.dtype = parse_names(args.dtype, tuple(DTYPES), "dtype")
+        args.compare = parse_names(args.compare, REFERENCES, "model to compare with")
+        args.forward, args.train, args.memory = (parse_shapes(s) for s in (args.forward, args.train, args.memory))
+        if not args.dtype:
+            raise BenchError("--dtype: name at least one of fp32, bf16, fp16")
+        if args.repeats < 2 or args.warmup < 0 or args.threads < 1:
+            raise BenchError("--repeats must be at least 2, --warmup at least 0 and --threads at least 1")
+        try:
+            import transformers  # noqa: F401
+        except ImportError:
+            raise BenchError("the benchmark compares with transformers, which is not installed "
+                             "(pip install -r requirements-test.txt)") from None
+        data = run(args)
+    except DeBERTaError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(data))
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The fast disentangled attention against the formula: band views, blocks, both kernels, reuse, compile.
+
+The reference here is the definition itself, written with explicit clamped indices:
+c2p[i, j] = q_i · kr[clamp(i − j + S)], p2c[i, j] = k_j · qr[clamp(i − j + S)], scaled, for any Lq, Lk.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+import torch
+
+from DeBERTa import deberta
+from DeBERTa.deberta.model import (
+    DisentangledSelfAttention,
+    attention_span,
+    band_block,
+    banded_products,
+    diagonal_band,
+)
+
+TINY = deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=120)
+
+
+def random_attention(config: deberta.ModelConfig = TINY, seed: int = 0) -> DisentangledSelfAttention:
+    torch.manual_seed(seed)
+    attention = DisentangledSelfAttention(config).eval()
+    with torch.no_grad():
+        for p in attention.parameters():
+            p.normal_(0, 0.3)
+    return attention
+
+
+def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch.Tensor,
+                 rel_embeddings: torch.Tensor) -> torch.Tensor:
+    """c2p + p2c (B, H, Lq, Lk) by the definition, gathering a projected row for every (i, j)."""
+    query_size, key_size = q.shape[-2], k.shape[-2]
+    top = attention.max_relative_positions
+    span = attention_span(query_size, key_size, top)
+    rel = rel_embeddings[top - span : top + span]  # (2S, D)
+    heads = attention.num_heads
+    delta = torch.arange(query_size)[:, None] - torch.arange(key_size)[None, :]  # (Lq, Lk)
+    index = torch.clamp(delta + span, 0, 2 * span - 1)
+    kr = attention.pos_proj(rel).view(2 * span, heads, -1).transpose(0, 1) * attention.scale  # (H, 2S, d)
+    qr = attention.pos_q_proj(rel).view(2 * span, heads, -1).transpose(0, 1) * attention.scale
+    c2p = torch.einsum("bhid,hijd->bhij", q, kr[:, index])
+    p2c = torch.einsum("bhjd,hijd->bhij", k, qr[:, index])
+    return c2p + p2c
+
+
+@pytest.mark.parametrize("rows,width,batch", [(1, 1, 1), (2, 2, 3), (21, 21, 3), (64, 64, 2), (48, 20, 2), (20, 48, 5)])
+def test_banded_products_are_the_band_of_the_table(rows, width, batch):
+    gen = torch.Generator().manual_seed(rows * 100 + width)
+    heads, size = 3, 8
+    x = torch.randn(batch, heads, rows, size, generator=gen)
+    positions = torch.randn(heads, 50, size, generator=gen)
+    table_rows = torch.randint(0, 50, (rows + width,), generator=gen)
+    got = banded_products(x, positions, table_rows, width)  # (B, H, R/n, n, width)
+    assert got.shape[2] * got.shape[3] == rows and got.shape[-1] == width
+    r = torch.arange(rows)[:, None]
+    c = torch.arange(width)[None, :]
+    expected = torch.einsum("bhrd,hrcd->bhrc", x, positions[:, table_rows[rows - 1 - r + c]])
+    torch.testing.assert_close(got.flatten(2, 3), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_diagonal_band_is_a_view():
+    products = torch.arange(4 * 9.0).view(4, 9)
+    band = diagonal_band(products, 5)
+    assert band.data_ptr() >= products.data_ptr() and band._base is not None
+    for r in range(4):
+        for c in range(5):
+            assert band[r, c] == products[r, 3 - r + c]
+
+
+def test_band_blocks():
+    assert band_block(128, 128, 8, 64) == 32  # the measured best for 8×128 at base size
+    assert band_block(512, 512, 1, 64) in (128, 256)
+    assert band_block(21, 21, 3, 8) == 21  # no divisor ≥ 16: one block
+    for rows in (1, 7, 64, 96, 100, 128, 384):
+        block = band_block(rows, rows, 2, 8)
+        assert rows % block == 0 and (block >= 16 or block == rows)
+
+
+@pytest.mark.parametrize(
+    "query_size,key_size",
+    [(16, 16), (24, 24), (64, 64), (5, 5), (1, 1), (12, 40), (40, 12), (64, 16), (64, 128), (128, 64)],
+    ids=["L=k", "L>k", "blocks", "short", "one", "Lq<Lk", "Lq>Lk", "Lq>Lk>k", "Lq<Lk,blocks", "Lq>Lk,blocks"],
+)
+def test_bias_follows_the_formula(query_size, key_size):
+    """Every path of the bias: spans shorter than the sequence (clamped), Lq ≠ Lk, one or many blocks."""
+    if query_size >= 64 and key_size >= 64:  # the "blocks" cases: several blocks for c2p and for p2c
+        assert band_block(query_size, key_size, 2, TINY.head_size) < query_size
+        assert band_block(key_size, query_size, 2, TINY.head_size) < key_size
+    attention = random_attention()
+    gen = torch.Generator().manual_seed(1)
+    heads, size = TINY.num_attention_heads, TINY.head_size
+    q = torch.randn(2, heads, query_size, size, generator=gen)
+    k = torch.randn(2, heads, key_size, size, generator=gen)
+    rel = torch.randn(2 * TINY.relative_span, TINY.hidden_size, generator=gen)
+    padding = torch.randn(2, 1, 1, key_size, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(attention.disentangled_bias(q, k, rel, padding),
+                                   formula_bias(attention, q, k, rel) + padding, rtol=1e-5, atol=1e-5)
+
+
+def test_bias_gradients_follow_the_formula():
+    attention = random_attention()
+    gen = torch.Generator().manual_seed(2)
+    q = torch.randn(3, 4, 48, 8, generator=gen, requires_grad=True)
+    k = torch.randn(3, 4, 40, 8, generator=gen, requires_grad=True)
+    rel = torch.randn(32, 32, generator=gen, requires_grad=True)
+    weights = torch.randn(3, 4, 48, 40, generator=gen)
+    padding = torch.zeros(3, 1, 1, 40)
+    grads = []
+    for compute in (lambda *a: attention.disentangled_bias(*a, padding), lambda *a: formula_bias(attention, *a)):
+        (compute(q, k, rel) * weights).sum().backward()
+        grads.append([t.grad.clone() for t in (q, k, rel, attention.pos_proj.weight, attention.pos_q_proj.bias)])
+        for t in (q, k, rel, *attention.parameters()):
+            t.grad = None
+    for got, expected in zip(*grads, strict=True):  # float32 summation noise, relative to each gradient
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=2e-6 * expected.abs().max().item())
+
+
+def padded_batch(length: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(4, TINY.vocab_size, (3, length), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, length // 2 :] = 0
+    mask[2] = 0  # a sequence with no tokens at all
+    return ids * mask, mask
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("length", [24, 64])
+def test_fused_kernel_and_explicit_path_agree(dtype, length):
+    """Inference (PyTorch's fused kernel, reused projections) = the explicit path that training takes."""
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(TINY).eval()
+    ids, mask = padded_batch(length)
+    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        explicit = model(ids, mask)  # gradients enabled: the explicit path
+        with torch.no_grad():
+            fused = model(ids, mask)
+            fused_again = model(ids, mask)  # now with the projections reused
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    for a, b, c in zip(explicit, fused, fused_again, strict=True):
+        assert torch.isfinite(a).all() and torch.isfinite(b).all()
+        torch.testing.assert_close(b.float(), a.float(), rtol=tolerance, atol=tolerance)
+        assert torch.equal(b, c)
+    assert (fused[-1][2] == fused[-1][2, 0]).all()  # the empty sequence: every row alike, nothing leaks
+
+
+def test_projections_are_reused_only_while_the_weights_stay_the_same():
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(TINY).eval()
+    attention = model.encoder.layer[0].attention.self
+    ids, mask = padded_batch(24)
+
+    def run() -> torch.Tensor:
+        with torch.no_grad():
+            return model(ids, mask)[-1]
+
+    def fresh() -> torch.Tensor:
+        DisentangledSelfAttention.reuse_position_projections = False
+        try:
+            return run()
+        finally:
+            DisentangledSelfAttention.reuse_position_projections = True
+
+    first = run()
+    assert attention._reused_projections
+    assert torch.equal(run(), first) and torch.equal(fresh(), first)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = run()
+    assert len(attention._reused_projections) == 2  # one set per autocast dtype: alternating calls both reuse
+    assert torch.equal(run(), first)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(run(), low)
+
+    model(ids, mask)[-1].sum().backward()  # gradients on: computed afresh, the stored ones untouched
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.step()  # in place: bumps the versions
+    stepped = run()
+    assert not torch.equal(stepped, first)
+    assert torch.equal(stepped, fresh())
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        attention.pos_proj.weight.mul_(2.0)
+    assert torch.equal(run(), fresh())
+    model.load_state_dict(state)
+    assert torch.equal(run(), stepped)
+
+    model.double()  # new tensors: new addresses
+    assert run().dtype == torch.float64
+    torch.testing.assert_close(run().float(), stepped, rtol=1e-5, atol=1e-5)
+    model.float()
+    attention.pos_q_proj.weight = torch.nn.Parameter(attention.pos_q_proj.weight * 3)  # another tensor
+    assert torch.equal(run(), fresh())
+
+    copied = pickle.loads(pickle.dumps(copy.deepcopy(model)))  # what is reused is not copied
+    assert not copied.encoder.layer[0].attention.self._reused_projections
+    with torch.no_grad():
+        assert torch.equal(copied(ids, mask)[-1], run())
+
+    model.train()
+    assert not attention._reused_projections
+    with torch.no_grad():
+        model(ids, mask)
+    assert not attention._reused_projections  # training: dropout on the positions, nothing reused
+
+
+def test_training_saves_no_index_tensors_and_no_products():
+    """What autograd keeps for backward: nothing larger than the probabilities, no index of their size."""
+    torch.manual_seed(0)
+    config = deberta.ModelConfig.preset("tiny", vocab_size=120, max_relative_positions=64)
+    model = deberta.DeBERTa(config).train()
+    ids, mask = padded_batch(48)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        model(ids, mask)
+    batch, heads, length = 3, config.num_attention_heads, 48
+    probabilities = batch * heads * length * length
+    assert max(t.numel() for t in saved if t.is_floating_point()) <= probabilities
+    assert max(t.numel() for t in saved if not t.is_floating_point() and t.dtype != torch.bool) < length * length
+
+
+def test_compiles_without_graph_breaks():
+    """torch.compile(fullgraph=True): same outputs and gradients as eager (training and inference)."""
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(deberta.ModelConfig.preset("tiny", vocab_size=120, num_hidden_layers=1,
+                                                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    compiled = torch.compile(model, fullgraph=True)
+    ids, mask = padded_batch(96)  # the relative products in blocks
+    ids[2], mask[2] = 5, 1  # no empty sequence: its rows are arbitrary, though equal
+    weights = torch.randn(3, 96, TINY.hidden_size, generator=torch.Generator().manual_seed(3))
+    (compiled(ids, mask)[-1] * weights).sum().backward()  # (a plain sum of a LayerNorm output has no gradient)
+    got = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    (model(ids, mask)[-1] * weights).sum().backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(got[name], p.grad, rtol=1e-4, atol=2e-6 * p.grad.abs().max().item(), msg=name)
+
+    model.eval()
+    ids, mask = padded_batch(24)
+    with torch.no_grad():
+        for got, expected in zip(compiled(ids, mask), model(ids, mask), strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_keeps_a_byte_mask_for_backward():
+    from DeBERTa.deberta.model import Dropout
+
+    x = torch.ones(100_000, requires_grad=True)
+    dropout = Dropout(0.25).train()
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = dropout(x)
+    assert [t.dtype for t in saved] == [torch.bool]
+    assert set(y.unique().tolist()) == {0.0, torch.tensor(4 / 3).item()}  # kept ones scaled by 1 / (1 − p)
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.01
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())
+    assert Dropout(1.0).train()(x).abs().sum() == 0 and torch.equal(Dropout(0.0).train()(x), x)
+    assert dropout.eval()(x) is x
