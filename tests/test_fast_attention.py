@@ -50,15 +50,17 @@ def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch
     return c2p + p2c
 
 
-@pytest.mark.parametrize("rows,width,batch", [(1, 1, 1), (2, 2, 3), (21, 21, 3), (64, 64, 2), (48, 20, 2), (20, 48, 5)])
+@pytest.mark.parametrize("rows,width,batch", [(1, 1, 1), (2, 2, 3), (21, 21, 3), (64, 64, 2), (48, 20, 2), (20, 48, 5),
+                                             (96, 32, 1)])
 def test_banded_products_are_the_band_of_the_table(rows, width, batch):
     gen = torch.Generator().manual_seed(rows * 100 + width)
     heads, size = 3, 8
     x = torch.randn(batch, heads, rows, size, generator=gen)
     positions = torch.randn(heads, 50, size, generator=gen)
     table_rows = torch.randint(0, 50, (rows + width,), generator=gen)
-    got = banded_products(x, positions, table_rows, width)  # (B, H, R/n, n, width)
-    assert got.shape[2] * got.shape[3] == rows and got.shape[-1] == width
+    block = band_block(rows, width, batch, size)
+    got = banded_products(x, positions, table_rows, width, block)  # (B, H, R/n, n, width)
+    assert got.shape[2:] == (rows // block, block, width)
     r = torch.arange(rows)[:, None]
     c = torch.arange(width)[None, :]
     expected = torch.einsum("bhrd,hrcd->bhrc", x, positions[:, table_rows[rows - 1 - r + c]])

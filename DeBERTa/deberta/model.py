@@ -166,16 +166,17 @@ def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
     return block
 
 
-def banded_products(x: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, width: int) -> torch.Tensor:
+def banded_products(x: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, width: int,
+                    block: int) -> torch.Tensor:
     """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
 
     x (B, H, R, d); positions (H, P, d) a per-head table; rows (R + width,) the table entry of each
-    diagonal. Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``; a block of n rows needs
-    n + width − 1 of them. So the rows go in blocks of n, each multiplied by its own window of the
-    table only: n + width columns (one spare, for :func:`diagonal_band`) instead of R + width.
+    diagonal; ``block`` n divides R (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width
+    of ``rows``; a block of n rows needs n + width − 1 of them. So the rows go in blocks of n, each
+    multiplied by its own window of the table only: n + width columns (one spare, for
+    :func:`diagonal_band`) instead of R + width.
     """
     batch, _, size, _ = x.shape
-    block = band_block(size, width, batch, x.shape[-1])
     # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. Gathered in one go from
     # the small table (not unfolded from it: under torch.compile 2.13 the backward of a matrix product
     # with a single full-length unfold window corrupts memory).
@@ -314,26 +315,28 @@ class DisentangledSelfAttention(nn.Module):
         pos_key, pos_query = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
         # The tables have Lq + Lk entries: every distance δ that occurs, −(Lk − 1) … Lq − 1, and a spare.
         diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
-        c2p = p2c = None
-        if pos_key is not None:
-            # Entry u is at δ = Lq − 1 − u (backwards), so that the band's element [i, j] is at δ = i − j.
-            c2p = banded_products(q, pos_key, position_rows(query_size - 1 - diagonals, span), key_size)
-            # (B, H, Lq/m, m, Lk): in blocks of m queries
+        batch, heads, _, head_size = q.shape
+        query_block = query_size if pos_key is None else band_block(query_size, key_size, batch, head_size)  # m
+        key_block = key_size if pos_query is None else band_block(key_size, query_size, batch, head_size)  # n
+        # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
+        # queries, p2c in blocks of n keys — and summed into one new tensor in place: no copy is kept for
+        # backward, no in-place change of a view makes autograd copy the gradient, and only one term's
+        # products are alive at a time (p2c's are freed before c2p's are made).
+        bias = None
         if pos_query is not None:
             # Entry u is at δ = u − (Lk − 1), so that the band's element [j, i] (key j, query i) is at δ = i − j.
-            p2c = banded_products(k, pos_query, position_rows(diagonals - (key_size - 1), span), query_size)
-            # (B, H, Lk/n, n, Lq): in blocks of n keys, the rows are keys
-        # The terms and the padding as views of one (B, H, Lq/m, m, Lk/n, n) grid, summed into one new
-        # tensor in place: no copy is kept for backward, and no in-place change of a view makes autograd
-        # copy the gradient.
-        query_blocks = (1, query_size) if c2p is None else c2p.shape[2:4]
-        key_blocks = (1, key_size) if p2c is None else p2c.shape[2:4]
-        terms = [] if p2c is None else [p2c.permute(0, 1, 4, 2, 3).unflatten(2, query_blocks)]  # transposed view
-        terms += [] if c2p is None else [c2p.unflatten(-1, key_blocks)]
-        bias = terms[0].clone(memory_format=torch.contiguous_format)  # (B, H, Lq/m, m, Lk/n, n)
-        for term in terms[1:] + [padding.unflatten(-1, key_blocks).unsqueeze(2)]:
-            bias.add_(term)
-        return bias.view(q.shape[0], q.shape[1], query_size, key_size)  # (B, H, Lq, Lk)
+            rows = position_rows(diagonals - (key_size - 1), span)
+            p2c = banded_products(k, pos_query, rows, query_size, key_block)  # (B, H, Lk/n, n, Lq): rows are keys
+            bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
+            bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
+            del p2c
+        if pos_key is not None:
+            # Entry u is at δ = Lq − 1 − u (backwards), so that the band's element [i, j] is at δ = i − j.
+            rows = position_rows(query_size - 1 - diagonals, span)
+            c2p = banded_products(q, pos_key, rows, key_size, query_block).unflatten(-1, (-1, key_block))
+            bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
+        bias.add_(padding.unflatten(-1, (-1, key_block)).unsqueeze(2))  # (B, 1, 1, 1, Lk/n, n)
+        return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
 
     def position_projections(
         self, rel_embeddings: torch.Tensor, span: int
