@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .model import DeBERTa, LayerNorm, activation, init_weights
-from .pretrained import load_head_state, load_model_state, merge_configs
+from .pretrained import load_head_state, load_pretrained
 
 
 class HeadOutput(NamedTuple):
@@ -52,8 +52,7 @@ class _HeadModel(nn.Module):
         state = None
         if pre_trained is not None:
             # Read once here for both the encoder and the head.
-            state, checkpoint_config = load_model_state(pre_trained, config)
-            config = merge_configs(checkpoint_config, config)
+            state, config = load_pretrained(pre_trained, config)
         if config is None:
             raise ValueError(f"{type(self).__name__} needs a config or a pre_trained model")
         self.deberta = DeBERTa(config, absolute_positions=self.absolute_positions)
@@ -79,9 +78,10 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     if labels.dim() == 1 or labels.shape[-1] == 1:
         labels = labels.view(-1).long()
         labelled = labels >= 0
-        if not labelled.any():
-            return logits.sum() * 0.0  # keeps the graph (and DDP's gradient hooks) connected
-        return F.cross_entropy(logits[labelled].float(), labels[labelled])
+        # Branch-free (torch.compile fullgraph): a sum over labelled items divided by their count; with none
+        # labelled it is 0 and still connected to the graph (DDP's gradient hooks).
+        losses = F.cross_entropy(logits.float(), labels.masked_fill(~labelled, -100), reduction="sum")
+        return losses / labelled.sum().clamp(min=1)
     return -(F.log_softmax(logits.float(), dim=-1) * labels).sum(-1).mean()
 
 

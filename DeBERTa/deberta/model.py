@@ -518,10 +518,9 @@ class DeBERTa(nn.Module):
         super().__init__()
         state = None
         if pre_trained is not None:
-            from .pretrained import load_model_state, merge_configs
+            from .pretrained import load_pretrained
 
-            state, checkpoint_config = load_model_state(pre_trained, config)
-            config = merge_configs(checkpoint_config, config)
+            state, config = load_pretrained(pre_trained, config)
         if config is None:
             raise ValueError("DeBERTa needs a config or a pre_trained model")
         self.config = config

@@ -194,6 +194,14 @@ def load_model_state(
     return canonical_state(read_weights(weights), str(weights)), checkpoint_config
 
 
+def load_pretrained(
+    pre_trained: str | os.PathLike, config: ModelConfig | None
+) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    """(state, config to build with): the checkpoint's architecture with the caller's training settings."""
+    state, checkpoint_config = load_model_state(pre_trained, config)
+    return state, merge_configs(checkpoint_config, config)
+
+
 # Fields that change the shape or the computation of the network: they come from the checkpoint.
 ARCHITECTURE_FIELDS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
