@@ -50,6 +50,14 @@ def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch
     return c2p + p2c
 
 
+def fast_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor,
+              padding: torch.Tensor, first_query: int = 0, query_size: int | None = None) -> torch.Tensor:
+    """The model's bias for queries q at ``first_query`` … of a sequence of ``query_size`` (default: q's)."""
+    span = attention_span(query_size or q.shape[-2], k.shape[-2], attention.max_relative_positions)
+    tables = attention.position_projections(rel_embeddings, span)
+    return attention.disentangled_bias(q, k, tables, padding, span, first_query)
+
+
 @pytest.mark.parametrize("rows,width,batch", [(1, 1, 1), (2, 2, 3), (21, 21, 3), (64, 64, 2), (48, 20, 2), (20, 48, 5),
                                              (96, 32, 1)])
 def test_banded_products_are_the_band_of_the_table(rows, width, batch):
@@ -103,8 +111,12 @@ def test_bias_follows_the_formula(query_size, key_size):
     rel = torch.randn(2 * TINY.relative_span, TINY.hidden_size, generator=gen)
     padding = torch.randn(2, 1, 1, key_size, generator=gen)
     with torch.no_grad():
-        torch.testing.assert_close(attention.disentangled_bias(q, k, rel, padding),
-                                   formula_bias(attention, q, k, rel) + padding, rtol=1e-5, atol=1e-5)
+        expected = formula_bias(attention, q, k, rel) + padding
+        torch.testing.assert_close(fast_bias(attention, q, k, rel, padding), expected, rtol=1e-5, atol=1e-5)
+        # A piece of the queries (as inference takes them): its rows of the whole bias, the same span.
+        for first, count in ((0, 1), (query_size // 3, max(1, query_size // 2)), (query_size - 1, 1)):
+            piece = fast_bias(attention, q[:, :, first : first + count], k, rel, padding, first, query_size)
+            torch.testing.assert_close(piece, expected[:, :, first : first + count], rtol=1e-5, atol=1e-5)
 
 
 def test_bias_gradients_follow_the_formula():
@@ -116,7 +128,7 @@ def test_bias_gradients_follow_the_formula():
     weights = torch.randn(3, 4, 48, 40, generator=gen)
     padding = torch.zeros(3, 1, 1, 40)
     grads = []
-    for compute in (lambda *a: attention.disentangled_bias(*a, padding), lambda *a: formula_bias(attention, *a)):
+    for compute in (lambda *a: fast_bias(attention, *a, padding), lambda *a: formula_bias(attention, *a)):
         (compute(q, k, rel) * weights).sum().backward()
         grads.append([t.grad.clone() for t in (q, k, rel, attention.pos_proj.weight, attention.pos_q_proj.bias)])
         for t in (q, k, rel, *attention.parameters()):
@@ -152,6 +164,33 @@ def test_fused_kernel_and_explicit_path_agree(dtype, length):
         torch.testing.assert_close(b.float(), a.float(), rtol=tolerance, atol=tolerance)
         assert torch.equal(b, c)
     assert (fused[-1][2] == fused[-1][2, 0]).all()  # the empty sequence: every row alike, nothing leaks
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inference_in_pieces_equals_one_piece(monkeypatch, dtype):
+    """Pieces of sequences and queries (remainders, spans shorter than the sequence, empty rows) change nothing."""
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(TINY).eval()
+    ids, mask = padded_batch(40)  # > max_relative_positions = 16: clamped distances
+    calls: list[tuple[int, int]] = []
+    attend = DisentangledSelfAttention.attend
+
+    def spy(self, q, k, v, bias):
+        calls.append(tuple(q.shape[::2]))  # (sequences, queries)
+        return attend(self, q, k, v, bias)
+
+    monkeypatch.setattr(DisentangledSelfAttention, "attend", spy)
+    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
+        whole = model(ids, mask)
+        assert calls == [(3, 40)] * TINY.num_hidden_layers  # 3·4·40·40 floats: within piece_bytes
+        calls.clear()
+        monkeypatch.setattr(DisentangledSelfAttention, "piece_queries", 16)
+        monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", 2 * 4 * 16 * 40 * dtype.itemsize)  # 2 sequences
+        pieces = model(ids, mask)
+    assert calls == [(2, 16), (2, 16), (2, 8), (1, 16), (1, 16), (1, 8)] * TINY.num_hidden_layers
+    for a, b in zip(whole, pieces, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5) if dtype == torch.float32 else \
+            torch.testing.assert_close(b.float(), a.float(), rtol=1e-2, atol=1e-2)
 
 
 def test_projections_are_reused_only_while_the_weights_stay_the_same():

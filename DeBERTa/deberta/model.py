@@ -10,7 +10,8 @@ released code does, each block of n queries (keys) is multiplied by the n + Lk (
 band actually uses, and the band is read out of the products as a strided view
 (:func:`banded_products`). The two bands and the padding are summed into one (B, H, Lq, Lk) bias,
 which PyTorch's fused attention kernel takes as its mask in inference; training spells the softmax
-out (the CPU kernel has no dropout and no gradient for a mask). The formula these compute is the one
+out (the CPU kernel has no dropout and no gradient for a mask). Inference goes through the batch in
+pieces of a few sequences and queries, so that no score-sized temporary is made. The formula these compute is the one
 written in :class:`DisentangledSelfAttention`; tests/test_fast_attention.py checks them against it.
 
 Shape legend
@@ -64,11 +65,14 @@ class LayerNorm(nn.LayerNorm):
 
 
 class Dropout(nn.Dropout):
-    """Dropout that keeps a one-byte mask for backward, on CPU too.
+    """Dropout that keeps a one-byte mask for backward, and draws it fast on CPU.
 
     PyTorch's CPU dropout multiplies by a float noise tensor and keeps that for backward: four bytes
     per element, 4·B·H·L² per layer for the attention probabilities. ``native_dropout`` (what the GPU
-    runs) keeps a bool mask. Same distribution, same scaling, same module as far as state dicts go.
+    runs, one fused kernel) keeps a bool mask. On CPU both draw the noise with ``bernoulli_``, which is
+    twice as slow as drawing uniform numbers (``rand``) and comparing them with p: that is done here,
+    and the product with the bool mask keeps the mask, not the noise. Same distribution (to 2⁻²⁴),
+    same scaling, same module as far as state dicts go.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +80,10 @@ class Dropout(nn.Dropout):
             return x
         if self.p == 1.0:
             return x * 0.0
-        return torch.native_dropout(x, self.p, True)[0]
+        if x.is_cuda:
+            return torch.native_dropout(x, self.p, True)[0]
+        keep = torch.rand(x.shape, device=x.device) >= self.p  # bool
+        return (x * keep).mul_(1 / (1 - self.p))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,6 +208,10 @@ def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tens
     return bias.masked_fill_(padded, torch.finfo(dtype).min / 2)
 
 
+PositionTables = tuple[torch.Tensor | None, torch.Tensor | None]
+"""kr and qr (H, 2S, d) of a span, None for a term not used (:meth:`DisentangledSelfAttention.position_projections`)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Disentangled self-attention
 # --------------------------------------------------------------------------------------------------
@@ -270,10 +281,11 @@ class DisentangledSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """Hidden states (B, Lk, D), mask (B, Lk), rel_embeddings (2k, D) → context (B, Lq, D)."""
         q, k, v = self.project_qkv(hidden_states, query_states)
-        bias = padding_bias(attention_mask, q.dtype)  # (B, 1, 1, Lk)
+        padding = padding_bias(attention_mask, q.dtype)  # (B, 1, 1, Lk)
         if self.relative_attention and self.pos_att_type:
-            bias = self.disentangled_bias(q, k, rel_embeddings, bias)  # (B, H, Lq, Lk)
-        context = self.attend(q, k, v, bias)  # (B, H, Lq, d)
+            context = self.attend_with_positions(q, k, v, rel_embeddings, padding)  # (B, H, Lq, d)
+        else:
+            context = self.attend(q, k, v, padding)  # (B, H, Lq, d)
         context = context.transpose(1, 2).flatten(2)  # (B, Lq, D)
         if context.shape[1] == attention_mask.shape[1]:
             # Padded queries attend to nothing, as in the released XSoftmax (their rows of probabilities
@@ -300,20 +312,56 @@ class DisentangledSelfAttention(nn.Module):
         context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
         return context.unflatten(0, (batch, heads))  # (B, H, Lq, d)
 
-    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor,
-                          padding: torch.Tensor) -> torch.Tensor:
+    piece_queries = 128
+    """Inference attends with at most this many queries at a time (see :meth:`attend_with_positions`)."""
+    piece_bytes = 8 * 2**20
+    """... and with as many sequences as keep the bias of a piece within this many bytes (at least one)."""
+
+    def attend_with_positions(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
+                              padding: torch.Tensor) -> torch.Tensor:
+        """Attention with the disentangled bias: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
+
+        Training builds the bias of the whole batch at once (autograd keeps the probabilities anyway).
+        Inference goes through pieces of a few sequences and at most ``piece_queries`` queries whose
+        bias fits in ``piece_bytes``: a score-sized temporary costs more to bring into memory than its
+        products cost to compute (on CPU a fresh 12 MB tensor is page-faulted in at about 4 GB/s, and
+        small pieces stay in cache), and on GPU it bounds the memory of long batches. The pieces give
+        the same numbers: each query's scores and softmax are whole in one piece.
+        """
+        (batch, _, query_size, _), key_size = q.shape, k.shape[-2]
+        span = attention_span(query_size, key_size, self.max_relative_positions)
+        tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
+        sequences, queries = batch, query_size
+        if not torch.is_grad_enabled():
+            queries = min(query_size, self.piece_queries)
+            sequences = max(1, min(batch, self.piece_bytes // (q.shape[1] * queries * key_size * q.element_size())))
+        pieces = []
+        for first in range(0, batch, sequences):
+            part = slice(first, first + sequences)
+            rows = []
+            for first_query in range(0, query_size, queries):
+                query = q[part, :, first_query : first_query + queries]  # (b, H, c, d)
+                bias = self.disentangled_bias(query, k[part], tables, padding[part], span, first_query)  # (b, H, c, Lk)
+                rows.append(self.attend(query, k[part], v[part], bias))
+            pieces.append(rows[0] if len(rows) == 1 else torch.cat(rows, dim=2))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=0)  # (B, H, Lq, d)
+
+    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, tables: PositionTables, padding: torch.Tensor,
+                          span: int, first_query: int = 0) -> torch.Tensor:
         """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
 
-        Each term is a function of its row and δ = i − j. Its products are taken against a table with
-        the position projection of every δ that occurs (clamped to the span) and read back as a band
-        (:func:`banded_products`): no gather, no index tensor of the scores' size. c2p's rows are
-        queries; p2c's rows are keys, so its band is transposed into place. ``padding`` (B, 1, 1, Lk)
-        comes from :func:`padding_bias`.
+        ``tables`` are kr and qr from :meth:`position_projections` for the ``span``; the queries are
+        at positions ``first_query`` … ``first_query`` + Lq − 1 (a piece of a longer sequence, whose
+        length set the span), the keys at 0 … Lk − 1. Each term is a function of its row and
+        δ = i − j. Its products are taken against a table with the position projection of every δ that
+        occurs (clamped to the span) and read back as a band (:func:`banded_products`): no gather, no
+        index tensor of the scores' size. c2p's rows are queries; p2c's rows are keys, so its band is
+        transposed into place. ``padding`` (B, 1, 1, Lk) comes from :func:`padding_bias`.
         """
         query_size, key_size = q.shape[-2], k.shape[-2]
-        span = attention_span(query_size, key_size, self.max_relative_positions)
-        pos_key, pos_query = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
-        # The tables have Lq + Lk entries: every distance δ that occurs, −(Lk − 1) … Lq − 1, and a spare.
+        pos_key, pos_query = tables  # (H, 2S, d) each
+        # The tables have Lq + Lk entries: every distance δ that occurs, −(Lk − 1) … Lq − 1, and a spare
+        # (shifted by first_query).
         diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
         batch, heads, _, head_size = q.shape
         query_block = query_size if pos_key is None else band_block(query_size, key_size, batch, head_size)  # m
@@ -324,23 +372,22 @@ class DisentangledSelfAttention(nn.Module):
         # products are alive at a time (p2c's are freed before c2p's are made).
         bias = None
         if pos_query is not None:
-            # Entry u is at δ = u − (Lk − 1), so that the band's element [j, i] (key j, query i) is at δ = i − j.
-            rows = position_rows(diagonals - (key_size - 1), span)
+            # Entry u is at δ = f + u − (Lk − 1) (f = first_query): the band's element [j, i] (key j, query i) is at
+            # δ = f + i − j.
+            rows = position_rows(diagonals + (first_query - key_size + 1), span)
             p2c = banded_products(k, pos_query, rows, query_size, key_block)  # (B, H, Lk/n, n, Lq): rows are keys
             bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
             bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
             del p2c
         if pos_key is not None:
-            # Entry u is at δ = Lq − 1 − u (backwards), so that the band's element [i, j] is at δ = i − j.
-            rows = position_rows(query_size - 1 - diagonals, span)
+            # Entry u is at δ = f + Lq − 1 − u (backwards): the band's element [i, j] is at δ = f + i − j.
+            rows = position_rows(first_query + query_size - 1 - diagonals, span)
             c2p = banded_products(q, pos_key, rows, key_size, query_block).unflatten(-1, (-1, key_block))
             bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
         bias.add_(padding.unflatten(-1, (-1, key_block)).unsqueeze(2))  # (B, 1, 1, 1, Lk/n, n)
         return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
 
-    def position_projections(
-        self, rel_embeddings: torch.Tensor, span: int
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def position_projections(self, rel_embeddings: torch.Tensor, span: int) -> PositionTables:
         """kr and qr of the 2S relative positions of the span, split into heads and scaled: (H, 2S, d) each.
 
         None for a term that ``pos_att_type`` leaves out. They depend on the weights alone, and at base
@@ -367,7 +414,7 @@ class DisentangledSelfAttention(nn.Module):
             self._reused_projections[autocast] = stored
         return tuple(t if t is None else t[:, top - span : top + span] for t in stored[2])  # (H, 2S, d) each
 
-    def project_positions(self, rel: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def project_positions(self, rel: torch.Tensor) -> PositionTables:
         """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
         pos_key = self.split_heads(self.pos_proj(rel)) * self.scale if "c2p" in self.pos_att_type else None
         pos_query = self.split_heads(self.pos_q_proj(rel)) * self.scale if "p2c" in self.pos_att_type else None
