@@ -391,7 +391,9 @@ def test_resume_after_a_crash_ends_exactly_like_an_uninterrupted_run(glue_root, 
     monkeypatch.setattr(Trainer, "_optimizer_step", crash_at_update_10)
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(args(tmp_path / "crashed"))
-    assert [s for s, _ in records.list_checkpoints(tmp_path / "crashed")] == [6, 8]
+    best = json.loads((tmp_path / "crashed" / "checkpoints" / "best.json").read_text())["checkpoint"]
+    kept = [s for s, _ in records.list_checkpoints(tmp_path / "crashed")]
+    assert kept == sorted({6, 8, int(best.removeprefix("step-"))})  # the newest two and the best
     monkeypatch.setattr(Trainer, "_optimizer_step", original_step)
     assert main(args(tmp_path / "crashed")) == 0  # --resume auto: continues from step-8
 
