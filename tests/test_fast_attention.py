@@ -148,16 +148,30 @@ def padded_batch(length: int, seed: int = 0):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("length", [24, 64])
-def test_fused_kernel_and_explicit_path_agree(dtype, length):
-    """Inference (PyTorch's fused kernel, reused projections) = the explicit path that training takes."""
+@pytest.mark.parametrize("relative", [True, False])
+def test_fused_kernel_and_explicit_path_agree(dtype, length, relative, monkeypatch):
+    """Inference (PyTorch's fused kernel, reused projections) = the explicit path that training takes.
+
+    With relative attention the CPU takes the fused kernel only when told to (``fused_cpu_bias``, as
+    the GPU always does); without, the bias is the padding alone and inference takes it anyway.
+    """
+    monkeypatch.setattr(DisentangledSelfAttention, "fused_cpu_bias", True)
+    fused_calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **kw: fused_calls.append(1) or sdpa(*a, **kw))
     torch.manual_seed(0)
-    model = deberta.DeBERTa(TINY).eval()
+    config = TINY if relative else deberta.ModelConfig.preset(
+        "tiny", vocab_size=120, relative_attention=False, pos_att_type=(), position_biased_input=True)
+    model = deberta.DeBERTa(config).eval()
     ids, mask = padded_batch(length)
     with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
         explicit = model(ids, mask)  # gradients enabled: the explicit path
+        assert not fused_calls
         with torch.no_grad():
             fused = model(ids, mask)
             fused_again = model(ids, mask)  # now with the projections reused
+        assert len(fused_calls) == 2 * config.num_hidden_layers
     tolerance = 1e-5 if dtype == torch.float32 else 2e-2
     for a, b, c in zip(explicit, fused, fused_again, strict=True):
         assert torch.isfinite(a).all() and torch.isfinite(b).all()
