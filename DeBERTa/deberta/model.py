@@ -250,6 +250,13 @@ class DisentangledSelfAttention(nn.Module):
     reuse_position_projections = True
     """Reuse the position projections across inference calls while the weights stay the same."""
 
+    fused_cpu_bias = False
+    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
+    piece_queries = 128
+    """Inference attends with at most this many queries at a time (see :meth:`attend_with_positions`)."""
+    piece_bytes = 8 * 2**20
+    """... and with as many sequences as keep the bias of a piece within this many bytes (at least one)."""
+
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """(..., L, H·w) → (..., H, L, w)."""
         return x.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)  # (..., H, L, w)
@@ -316,13 +323,6 @@ class DisentangledSelfAttention(nn.Module):
         probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))  # (B·H, Lq, Lk)
         context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
         return context.unflatten(0, (batch, heads))  # (B, H, Lq, d)
-
-    fused_cpu_bias = False
-    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
-    piece_queries = 128
-    """Inference attends with at most this many queries at a time (see :meth:`attend_with_positions`)."""
-    piece_bytes = 8 * 2**20
-    """... and with as many sequences as keep the bias of a piece within this many bytes (at least one)."""
 
     def attend_with_positions(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
                               padding: torch.Tensor) -> torch.Tensor:
