@@ -17,8 +17,10 @@ from DeBERTa.deberta.model import (
     DisentangledSelfAttention,
     attention_span,
     band_block,
+    band_windows,
     banded_products,
     diagonal_band,
+    piece_shape,
 )
 
 TINY = deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=120)
@@ -51,11 +53,12 @@ def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch
 
 
 def fast_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor,
-              padding: torch.Tensor, first_query: int = 0, query_size: int | None = None) -> torch.Tensor:
-    """The model's bias for queries q at ``first_query`` … of a sequence of ``query_size`` (default: q's)."""
-    span = attention_span(query_size or q.shape[-2], k.shape[-2], attention.max_relative_positions)
-    tables = attention.position_projections(rel_embeddings, span)
-    return attention.disentangled_bias(q, k, tables, padding, span, first_query)
+              padding: torch.Tensor) -> torch.Tensor:
+    """The model's bias for queries q and keys k."""
+    (batch, _, query_size, _), key_size = q.shape, k.shape[-2]
+    span = attention_span(query_size, key_size, attention.max_relative_positions)
+    windows = attention.position_windows(rel_embeddings, span, query_size, key_size, batch)
+    return attention.disentangled_bias(q, k, windows, padding)
 
 
 @pytest.mark.parametrize("rows,width,batch", [(1, 1, 1), (2, 2, 3), (21, 21, 3), (64, 64, 2), (48, 20, 2), (20, 48, 5),
@@ -67,7 +70,8 @@ def test_banded_products_are_the_band_of_the_table(rows, width, batch):
     positions = torch.randn(heads, 50, size, generator=gen)
     table_rows = torch.randint(0, 50, (rows + width,), generator=gen)
     block = band_block(rows, width, batch, size)
-    got = banded_products(x, positions, table_rows, width, block)  # (B, H, R/n, n, width)
+    windows = band_windows(positions, table_rows, rows, width, block)  # (H, R/n, n + width, d)
+    got = banded_products(x, windows, width)  # (B, H, R/n, n, width)
     assert got.shape[2:] == (rows // block, block, width)
     r = torch.arange(rows)[:, None]
     c = torch.arange(width)[None, :]
@@ -113,10 +117,12 @@ def test_bias_follows_the_formula(query_size, key_size):
     with torch.no_grad():
         expected = formula_bias(attention, q, k, rel) + padding
         torch.testing.assert_close(fast_bias(attention, q, k, rel, padding), expected, rtol=1e-5, atol=1e-5)
-        # A piece of the queries (as inference takes them): its rows of the whole bias, the same span.
-        for first, count in ((0, 1), (query_size // 3, max(1, query_size // 2)), (query_size - 1, 1)):
-            piece = fast_bias(attention, q[:, :, first : first + count], k, rel, padding, first, query_size)
-            torch.testing.assert_close(piece, expected[:, :, first : first + count], rtol=1e-5, atol=1e-5)
+        # A piece of one sequence and some heads (as inference takes them), with the windows of the batch.
+        windows = attention.position_windows(rel, attention_span(query_size, key_size, TINY.relative_span),
+                                             query_size, key_size, 2)
+        heads = slice(1, 3)
+        piece = attention.disentangled_bias(q[1:, heads], k[1:, heads], tuple(w[heads] for w in windows), padding[1:])
+        torch.testing.assert_close(piece, expected[1:, heads], rtol=1e-5, atol=1e-5)
 
 
 def test_bias_gradients_follow_the_formula():
@@ -182,7 +188,7 @@ def test_fused_kernel_and_explicit_path_agree(dtype, length, relative, monkeypat
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_inference_in_pieces_equals_one_piece(monkeypatch, dtype):
-    """Pieces of sequences and queries (remainders, spans shorter than the sequence, empty rows) change nothing."""
+    """Pieces of sequences and of heads (remainders, spans shorter than the sequence, empty rows) change nothing."""
     torch.manual_seed(0)
     model = deberta.DeBERTa(TINY).eval()
     ids, mask = padded_batch(40)  # > max_relative_positions = 16: clamped distances
@@ -190,21 +196,31 @@ def test_inference_in_pieces_equals_one_piece(monkeypatch, dtype):
     attend = DisentangledSelfAttention.attend
 
     def spy(self, q, k, v, bias):
-        calls.append(tuple(q.shape[::2]))  # (sequences, queries)
+        calls.append(tuple(q.shape[:2]))  # (sequences, heads)
         return attend(self, q, k, v, bias)
 
     monkeypatch.setattr(DisentangledSelfAttention, "attend", spy)
+    head_bytes = 40 * 40 * dtype.itemsize
+    results = {}
     with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
-        whole = model(ids, mask)
-        assert calls == [(3, 40)] * TINY.num_hidden_layers  # 3·4·40·40 floats: within piece_bytes
-        calls.clear()
-        monkeypatch.setattr(DisentangledSelfAttention, "piece_queries", 16)
-        monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", 2 * 4 * 16 * 40 * dtype.itemsize)  # 2 sequences
-        pieces = model(ids, mask)
-    assert calls == [(2, 16), (2, 16), (2, 8), (1, 16), (1, 16), (1, 8)] * TINY.num_hidden_layers
-    for a, b in zip(whole, pieces, strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5) if dtype == torch.float32 else \
-            torch.testing.assert_close(b.float(), a.float(), rtol=1e-2, atol=1e-2)
+        for name, budget, expected in [("whole", 3 * 4 * head_bytes, [(3, 4)]),
+                                       ("sequences", 2 * 4 * head_bytes, [(2, 4), (1, 4)]),
+                                       ("heads", 3 * head_bytes, [(1, 3), (1, 1)] * 3)]:
+            monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", {"cpu": budget})
+            calls.clear()
+            results[name] = model(ids, mask)
+            assert calls == expected * TINY.num_hidden_layers, name
+    for name in ("sequences", "heads"):
+        for a, b in zip(results["whole"], results[name], strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5) if dtype == torch.float32 else \
+                torch.testing.assert_close(b.float(), a.float(), rtol=1e-2, atol=1e-2)
+
+
+def test_piece_shapes():
+    assert piece_shape(8, 12, 128 * 128 * 4, 2 * 2**20) == (2, 12)  # 8×128 at base size: 4 pieces of 2 sequences
+    assert piece_shape(1, 12, 512 * 512 * 4, 2 * 2**20) == (1, 2)  # 1×512: 6 pieces of 2 heads
+    assert piece_shape(3, 12, 2048 * 2048 * 4, 2 * 2**20) == (1, 1)  # beyond the budget: one head at a time
+    assert piece_shape(3, 12, 10, 10**6) == (3, 12)
 
 
 def test_projections_are_reused_only_while_the_weights_stay_the_same():

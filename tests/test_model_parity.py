@@ -159,14 +159,13 @@ def test_inference_path_matches(name, tmp_path):
 def test_long_sequences_in_blocks_match(name, mode, tmp_path, monkeypatch):
     """64 and 96 tokens: the relative products in one block, then in six; with span < L also clamped.
 
-    Inference in pieces: one sequence and 40 queries at a time (the last piece of 96 is 16 queries).
+    Inference in pieces: one sequence and one head at a time.
     """
     from DeBERTa.deberta.model import DisentangledSelfAttention, band_block
 
     grad = mode == "grad"
     if mode == "inference in pieces":
-        monkeypatch.setattr(DisentangledSelfAttention, "piece_queries", 40)
-        monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", 1)
+        monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", {"cpu": 1})
     theirs, ours = their_and_our_encoders(name, tmp_path, max_position_embeddings=128)
     assert band_block(64, 64, 3, ours.config.head_size) == 64 and band_block(96, 96, 3, ours.config.head_size) == 16
     for length in (64, 96):

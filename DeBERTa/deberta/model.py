@@ -11,7 +11,7 @@ band actually uses, and the band is read out of the products as a strided view
 (:func:`banded_products`). The two bands and the padding are summed into one (B, H, Lq, Lk) bias,
 which PyTorch's fused attention kernel takes as its mask on GPU; the CPU spells the softmax out (its
 fused kernel has no dropout and no gradient for a mask, and was slower in inference). Inference goes
-through the batch in pieces of a few sequences and queries, so that no score-sized temporary is made.
+through the batch in pieces of a few sequences or heads, so that no score-sized temporary is made.
 The formula these compute is the one written in :class:`DisentangledSelfAttention`;
 tests/test_fast_attention.py checks them against it.
 
@@ -174,25 +174,32 @@ def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
     return block
 
 
-def banded_products(x: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, width: int,
-                    block: int) -> torch.Tensor:
-    """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
+def band_windows(positions: torch.Tensor, rows: torch.Tensor, size: int, width: int, block: int) -> torch.Tensor:
+    """The window of a per-head table that each block of n rows multiplies in :func:`banded_products`.
 
-    x (B, H, R, d); positions (H, P, d) a per-head table; rows (R + width,) the table entry of each
-    diagonal; ``block`` n divides R (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width
-    of ``rows``; a block of n rows needs n + width − 1 of them. So the rows go in blocks of n, each
-    multiplied by its own window of the table only: n + width columns (one spare, for
-    :func:`diagonal_band`) instead of R + width.
+    positions (H, P, d); rows (R + width,) the table entry of each diagonal, R = ``size``; ``block`` n
+    divides R (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``, so a
+    block of n rows needs n + width − 1 of them: its window has n + width entries (one spare, for
+    :func:`diagonal_band`) instead of R + width. Returns (H, R/n, n + width, d).
     """
-    batch, _, size, _ = x.shape
     # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. Gathered in one go from
     # the small table (not unfolded from it: under torch.compile 2.13 the backward of a matrix product
     # with a single full-length unfold window corrupts memory).
-    starts = size - block * torch.arange(1, size // block + 1, device=x.device)  # (R/n,)
-    window_rows = rows[starts[:, None] + torch.arange(block + width, device=x.device)]  # (R/n, n + width)
-    windows = positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)  # (H, R/n, n + width, d)
-    x = x.unflatten(2, (-1, block)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
-    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, block))  # (H, R/n, B, n, n + width)
+    starts = size - block * torch.arange(1, size // block + 1, device=positions.device)  # (R/n,)
+    window_rows = rows[starts[:, None] + torch.arange(block + width, device=positions.device)]  # (R/n, n + width)
+    return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)  # (H, R/n, n + width, d)
+
+
+def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch.Tensor:
+    """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
+
+    x (B, H, R, d); windows (H, R/n, n + width, d) of the table ``positions`` from :func:`band_windows`.
+    Each block of n rows is multiplied by its own window only, and the band read out as a view.
+    """
+    batch, _, size, _ = x.shape
+    blocks = windows.shape[1]
+    x = x.unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
+    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, -1))  # (H, R/n, B, n, n + width)
     return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
 
 
@@ -209,8 +216,18 @@ def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tens
     return bias.masked_fill_(padded, torch.finfo(dtype).min / 2)
 
 
+def piece_shape(batch: int, heads: int, head_bytes: int, budget: int) -> tuple[int, int]:
+    """Sequences and heads per piece of inference attention, so that its bias (head_bytes per head) fits in budget.
+
+    Whole sequences if one fits, else heads of one sequence; at least one of each.
+    """
+    if budget >= heads * head_bytes:
+        return min(batch, budget // (heads * head_bytes)), heads
+    return 1, max(1, budget // head_bytes)
+
+
 PositionTables = tuple[torch.Tensor | None, torch.Tensor | None]
-"""kr and qr (H, 2S, d) of a span, None for a term not used (:meth:`DisentangledSelfAttention.position_projections`)."""
+"""kr and qr of c2p and p2c, None for a term not used: tables (H, 2S, d), or their windows (H, blocks, rows, d)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,10 +269,8 @@ class DisentangledSelfAttention(nn.Module):
 
     fused_cpu_bias = False
     """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
-    piece_queries = 128
-    """Inference attends with at most this many queries at a time (see :meth:`attend_with_positions`)."""
-    piece_bytes = 8 * 2**20
-    """... and with as many sequences as keep the bias of a piece within this many bytes (at least one)."""
+    piece_bytes = {"cpu": 2 * 2**20, "cuda": 256 * 2**20}
+    """Inference attends in pieces whose bias fits in this many bytes, per device type; other devices in one piece."""
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """(..., L, H·w) → (..., H, L, w)."""
@@ -329,67 +344,77 @@ class DisentangledSelfAttention(nn.Module):
         """Attention with the disentangled bias: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
 
         Training builds the bias of the whole batch at once (autograd keeps the probabilities anyway).
-        Inference goes through pieces of a few sequences and at most ``piece_queries`` queries whose
-        bias fits in ``piece_bytes``: a score-sized temporary costs more to bring into memory than its
-        products cost to compute (on CPU a fresh 12 MB tensor is page-faulted in at about 4 GB/s, and
-        small pieces stay in cache), and on GPU it bounds the memory of long batches. The pieces give
-        the same numbers: each query's scores and softmax are whole in one piece.
+        Inference goes through pieces of a few sequences, or a few heads of one sequence
+        (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
+        products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
+        into memory than its products cost to compute); on GPU it bounds the memory of long batches.
         """
-        (batch, _, query_size, _), key_size = q.shape, k.shape[-2]
+        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
         span = attention_span(query_size, key_size, self.max_relative_positions)
-        tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
-        sequences, queries = batch, query_size
-        if not torch.is_grad_enabled():
-            queries = min(query_size, self.piece_queries)
-            sequences = max(1, min(batch, self.piece_bytes // (q.shape[1] * queries * key_size * q.element_size())))
-        pieces = []
+        windows = self.position_windows(rel_embeddings, span, query_size, key_size, batch)  # the same for every piece
+        budget = None if torch.is_grad_enabled() else self.piece_bytes.get(q.device.type)
+        sequences, head_count = (batch, heads) if budget is None else \
+            piece_shape(batch, heads, query_size * key_size * q.element_size(), budget)
+        if (sequences, head_count) == (batch, heads):
+            return self.attend(q, k, v, self.disentangled_bias(q, k, windows, padding))
+        context = torch.empty_like(q)
         for first in range(0, batch, sequences):
-            part = slice(first, first + sequences)
-            rows = []
-            for first_query in range(0, query_size, queries):
-                query = q[part, :, first_query : first_query + queries]  # (b, H, c, d)
-                bias = self.disentangled_bias(query, k[part], tables, padding[part], span, first_query)  # (b, H, c, Lk)
-                rows.append(self.attend(query, k[part], v[part], bias))
-            pieces.append(rows[0] if len(rows) == 1 else torch.cat(rows, dim=2))
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=0)  # (B, H, Lq, d)
+            for first_head in range(0, heads, head_count):
+                b, h = slice(first, first + sequences), slice(first_head, first_head + head_count)
+                part = tuple(None if w is None else w[h] for w in windows)
+                bias = self.disentangled_bias(q[b, h], k[b, h], part, padding[b])  # (b, h, Lq, Lk)
+                context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
+        return context
 
-    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, tables: PositionTables, padding: torch.Tensor,
-                          span: int, first_query: int = 0) -> torch.Tensor:
+    def position_windows(self, rel_embeddings: torch.Tensor, span: int, query_size: int, key_size: int,
+                         batch: int) -> PositionTables:
+        """The windows of kr and qr that c2p's blocks of m queries and p2c's blocks of n keys multiply.
+
+        (H, Lq/m, m + Lk, d) and (H, Lk/n, n + Lq, d) (:func:`band_windows`, :func:`band_block` for a
+        batch of B), None for a term that ``pos_att_type`` leaves out. A term's table has Lq + Lk
+        entries: the projection of every distance δ that occurs, clamped to the span, and a spare.
+        """
+        pos_key, pos_query = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
+        diagonals = torch.arange(query_size + key_size, device=rel_embeddings.device)  # (Lq + Lk,)
+        kr = qr = None
+        if pos_key is not None:
+            # c2p's rows are queries. Entry u is at δ = Lq − 1 − u (backwards): the band's element [i, j]
+            # is then at δ = i − j.
+            block = band_block(query_size, key_size, batch, self.head_size)
+            kr = band_windows(pos_key, position_rows(query_size - 1 - diagonals, span), query_size, key_size, block)
+        if pos_query is not None:
+            # p2c's rows are keys. Entry u is at δ = u − (Lk − 1): the band's element [j, i] (key j, query i)
+            # is then at δ = i − j.
+            block = band_block(key_size, query_size, batch, self.head_size)
+            qr = band_windows(pos_query, position_rows(diagonals - (key_size - 1), span), key_size, query_size, block)
+        return kr, qr
+
+    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, windows: PositionTables,
+                          padding: torch.Tensor) -> torch.Tensor:
         """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
 
-        ``tables`` are kr and qr from :meth:`position_projections` for the ``span``; the queries are
-        at positions ``first_query`` … ``first_query`` + Lq − 1 (a piece of a longer sequence, whose
-        length set the span), the keys at 0 … Lk − 1. Each term is a function of its row and
-        δ = i − j. Its products are taken against a table with the position projection of every δ that
-        occurs (clamped to the span) and read back as a band (:func:`banded_products`): no gather, no
-        index tensor of the scores' size. c2p's rows are queries; p2c's rows are keys, so its band is
-        transposed into place. ``padding`` (B, 1, 1, Lk) comes from :func:`padding_bias`.
+        ``windows`` of kr and qr come from :meth:`position_windows`; ``padding`` (B, 1, 1, Lk) from
+        :func:`padding_bias`. Each term's products are taken against its windows and read back as a
+        band (:func:`banded_products`): no gather, no index tensor of the scores' size. c2p's rows are
+        queries; p2c's rows are keys, so its band is transposed into place.
         """
-        query_size, key_size = q.shape[-2], k.shape[-2]
-        pos_key, pos_query = tables  # (H, 2S, d) each
-        # The tables have Lq + Lk entries: every distance δ that occurs, −(Lk − 1) … Lq − 1, and a spare
-        # (shifted by first_query).
-        diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
-        batch, heads, _, head_size = q.shape
-        query_block = query_size if pos_key is None else band_block(query_size, key_size, batch, head_size)  # m
-        key_block = key_size if pos_query is None else band_block(key_size, query_size, batch, head_size)  # n
+        batch, heads, query_size, _ = q.shape
+        key_size = k.shape[-2]
+        kr, qr = windows
+        query_block = query_size if kr is None else query_size // kr.shape[1]  # m
+        key_block = key_size if qr is None else key_size // qr.shape[1]  # n
         # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
         # queries, p2c in blocks of n keys — and summed into one new tensor in place: no copy is kept for
         # backward, no in-place change of a view makes autograd copy the gradient, and only one term's
         # products are alive at a time (p2c's are freed before c2p's are made).
         bias = None
-        if pos_query is not None:
-            # Entry u is at δ = f + u − (Lk − 1) (f = first_query): the band's element [j, i] (key j, query i) is at
-            # δ = f + i − j.
-            rows = position_rows(diagonals + (first_query - key_size + 1), span)
-            p2c = banded_products(k, pos_query, rows, query_size, key_block)  # (B, H, Lk/n, n, Lq): rows are keys
+        if qr is not None:
+            p2c = banded_products(k, qr, query_size)  # (B, H, Lk/n, n, Lq): rows are keys
             bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
             bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
             del p2c
-        if pos_key is not None:
-            # Entry u is at δ = f + Lq − 1 − u (backwards): the band's element [i, j] is at δ = f + i − j.
-            rows = position_rows(first_query + query_size - 1 - diagonals, span)
-            c2p = banded_products(q, pos_key, rows, key_size, query_block).unflatten(-1, (-1, key_block))
+        if kr is not None:
+            c2p = banded_products(q, kr, key_size).unflatten(-1, (-1, key_block))  # (B, H, Lq/m, m, Lk/n, n) view
             bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
         bias.add_(padding.unflatten(-1, (-1, key_block)).unsqueeze(2))  # (B, 1, 1, 1, Lk/n, n)
         return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
