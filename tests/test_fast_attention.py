@@ -17,9 +17,10 @@ from DeBERTa.deberta.model import (
     DisentangledSelfAttention,
     attention_span,
     band_block,
-    band_windows,
+    band_window_rows,
     banded_products,
     diagonal_band,
+    gather_windows,
     piece_shape,
 )
 
@@ -53,11 +54,14 @@ def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch
 
 
 def fast_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch.Tensor, rel_embeddings: torch.Tensor,
-              padding: torch.Tensor) -> torch.Tensor:
-    """The model's bias for queries q and keys k."""
-    (batch, _, query_size, _), key_size = q.shape, k.shape[-2]
+              padding: torch.Tensor, heads: slice = slice(None), batch: int | None = None) -> torch.Tensor:
+    """The model's bias for queries q and keys k of some ``heads`` (q and k have only those) of a ``batch``."""
+    (_, _, query_size, _), key_size = q.shape, k.shape[-2]
+    batch = batch or q.shape[0]
     span = attention_span(query_size, key_size, attention.max_relative_positions)
-    windows = attention.position_windows(rel_embeddings, span, query_size, key_size, batch)
+    tables = attention.position_projections(rel_embeddings, span)
+    rows = attention.window_rows(span, query_size, key_size, batch, q.device)
+    windows = tuple(gather_windows(t[heads], r) for t, r in zip(tables, rows, strict=True))
     return attention.disentangled_bias(q, k, windows, padding)
 
 
@@ -70,7 +74,7 @@ def test_banded_products_are_the_band_of_the_table(rows, width, batch):
     positions = torch.randn(heads, 50, size, generator=gen)
     table_rows = torch.randint(0, 50, (rows + width,), generator=gen)
     block = band_block(rows, width, batch, size)
-    windows = band_windows(positions, table_rows, rows, width, block)  # (H, R/n, n + width, d)
+    windows = gather_windows(positions, band_window_rows(table_rows, rows, width, block))  # (H, R/n, n + width, d)
     got = banded_products(x, windows, width)  # (B, H, R/n, n, width)
     assert got.shape[2:] == (rows // block, block, width)
     r = torch.arange(rows)[:, None]
@@ -118,10 +122,8 @@ def test_bias_follows_the_formula(query_size, key_size):
         expected = formula_bias(attention, q, k, rel) + padding
         torch.testing.assert_close(fast_bias(attention, q, k, rel, padding), expected, rtol=1e-5, atol=1e-5)
         # A piece of one sequence and some heads (as inference takes them), with the windows of the batch.
-        windows = attention.position_windows(rel, attention_span(query_size, key_size, TINY.relative_span),
-                                             query_size, key_size, 2)
         heads = slice(1, 3)
-        piece = attention.disentangled_bias(q[1:, heads], k[1:, heads], tuple(w[heads] for w in windows), padding[1:])
+        piece = fast_bias(attention, q[1:, heads], k[1:, heads], rel, padding[1:], heads, batch=2)
         torch.testing.assert_close(piece, expected[1:, heads], rtol=1e-5, atol=1e-5)
 
 
@@ -205,7 +207,7 @@ def test_inference_in_pieces_equals_one_piece(monkeypatch, dtype):
     with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
         for name, budget, expected in [("whole", 3 * 4 * head_bytes, [(3, 4)]),
                                        ("sequences", 2 * 4 * head_bytes, [(2, 4), (1, 4)]),
-                                       ("heads", 3 * head_bytes, [(1, 3), (1, 1)] * 3)]:
+                                       ("heads", 3 * head_bytes, [(1, 3)] * 3 + [(1, 1)] * 3)]:
             monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", {"cpu": budget})
             calls.clear()
             results[name] = model(ids, mask)

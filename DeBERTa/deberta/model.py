@@ -174,27 +174,31 @@ def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
     return block
 
 
-def band_windows(positions: torch.Tensor, rows: torch.Tensor, size: int, width: int, block: int) -> torch.Tensor:
-    """The window of a per-head table that each block of n rows multiplies in :func:`banded_products`.
+def band_window_rows(rows: torch.Tensor, size: int, width: int, block: int) -> torch.Tensor:
+    """The table entries of the window each block of n rows multiplies in :func:`banded_products`: (R/n, n + width).
 
-    positions (H, P, d); rows (R + width,) the table entry of each diagonal, R = ``size``; ``block`` n
-    divides R (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``, so a
-    block of n rows needs n + width − 1 of them: its window has n + width entries (one spare, for
-    :func:`diagonal_band`) instead of R + width. Returns (H, R/n, n + width, d).
+    rows (R + width,) the table entry of each diagonal, R = ``size``; ``block`` n divides R
+    (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``, so a block of
+    n rows needs n + width − 1 of them: its window has n + width entries (one spare, for
+    :func:`diagonal_band`) instead of R + width.
     """
-    # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. Gathered in one go from
-    # the small table (not unfolded from it: under torch.compile 2.13 the backward of a matrix product
-    # with a single full-length unfold window corrupts memory).
-    starts = size - block * torch.arange(1, size // block + 1, device=positions.device)  # (R/n,)
-    window_rows = rows[starts[:, None] + torch.arange(block + width, device=positions.device)]  # (R/n, n + width)
-    return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)  # (H, R/n, n + width, d)
+    # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. The windows are
+    # gathered from the small table (not unfolded from it: under torch.compile 2.13 the backward of a
+    # matrix product with a single full-length unfold window corrupts memory).
+    starts = size - block * torch.arange(1, size // block + 1, device=rows.device)  # (R/n,)
+    return rows[starts[:, None] + torch.arange(block + width, device=rows.device)]  # (R/n, n + width)
+
+
+def gather_windows(positions: torch.Tensor, window_rows: torch.Tensor) -> torch.Tensor:
+    """Rows (blocks, w) of a per-head table (H, P, d) → windows (H, blocks, w, d)."""
+    return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)
 
 
 def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch.Tensor:
     """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
 
-    x (B, H, R, d); windows (H, R/n, n + width, d) of the table ``positions`` from :func:`band_windows`.
-    Each block of n rows is multiplied by its own window only, and the band read out as a view.
+    x (B, H, R, d); windows (H, R/n, n + width, d): the rows :func:`band_window_rows` of a per-head table
+    ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only, and the band read out as a view.
     """
     batch, _, size, _ = x.shape
     blocks = windows.shape[1]
@@ -319,7 +323,8 @@ class DisentangledSelfAttention(nn.Module):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """softmax(q·kᵀ·scale + bias) · v with dropout on the probabilities: (B, H, Lq, d).
 
-        q (B, H, Lq, d), k and v (B, H, Lk, d), bias (B, H or 1, Lq or 1, Lk). PyTorch's fused kernel
+        q (B, H, Lq, d), k and v (B, H, Lk, d), bias (B, H or 1, Lq or 1, Lk); a bias of the scores'
+        full size is made for the call and becomes the scores (no copy of it). PyTorch's fused kernel
         on GPU (its memory-efficient kernel takes the bias, its gradient and dropout) and on CPU for
         inference with the padding alone as bias (its CPU kernel has neither dropout nor a gradient for
         the bias). Otherwise the same computation spelled out, the softmax in float32: with a bias of
@@ -331,9 +336,12 @@ class DisentangledSelfAttention(nn.Module):
         fused_on_cpu = dropout == 0.0 and not needs_grad and (bias.shape[-2] == 1 or self.fused_cpu_bias)
         if q.is_cuda or fused_on_cpu:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
-        batch, heads = q.shape[:2]
-        bias = bias.expand(batch, heads, -1, -1).flatten(0, 1)  # (B·H, Lq or 1, Lk): baddbmm broadcasts
-        scores = torch.baddbmm(bias, q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2), alpha=self.scale)
+        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
+        q, k_t = q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2)  # (B·H, Lq, d), (B·H, d, Lk)
+        if bias.shape == (batch, heads, query_size, key_size):  # a bias made for this call: the scores go into it
+            scores = bias.view(batch * heads, query_size, key_size).baddbmm_(q, k_t, alpha=self.scale)
+        else:  # (B·H, Lq or 1, Lk): baddbmm broadcasts
+            scores = torch.baddbmm(bias.expand(batch, heads, -1, -1).flatten(0, 1), q, k_t, alpha=self.scale)
         # At least float32 (float64 stays: its padding bias is beyond float32's range).
         probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))  # (B·H, Lq, Lk)
         context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
@@ -351,49 +359,52 @@ class DisentangledSelfAttention(nn.Module):
         """
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
         span = attention_span(query_size, key_size, self.max_relative_positions)
-        windows = self.position_windows(rel_embeddings, span, query_size, key_size, batch)  # the same for every piece
+        tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
+        rows = self.window_rows(span, query_size, key_size, batch, q.device)  # the same for every piece
         budget = None if torch.is_grad_enabled() else self.piece_bytes.get(q.device.type)
         sequences, head_count = (batch, heads) if budget is None else \
             piece_shape(batch, heads, query_size * key_size * q.element_size(), budget)
-        if (sequences, head_count) == (batch, heads):
-            return self.attend(q, k, v, self.disentangled_bias(q, k, windows, padding))
-        context = torch.empty_like(q)
-        for first in range(0, batch, sequences):
-            for first_head in range(0, heads, head_count):
-                b, h = slice(first, first + sequences), slice(first_head, first_head + head_count)
-                part = tuple(None if w is None else w[h] for w in windows)
-                bias = self.disentangled_bias(q[b, h], k[b, h], part, padding[b])  # (b, h, Lq, Lk)
+        context = None if (sequences, head_count) == (batch, heads) else torch.empty_like(q)
+        for first_head in range(0, heads, head_count):
+            h = slice(first_head, first_head + head_count)
+            # Gathered once for all the sequences: a head's windows are still in cache for its pieces.
+            windows = tuple(None if t is None else gather_windows(t[h], r) for t, r in zip(tables, rows, strict=True))
+            for first in range(0, batch, sequences):
+                b = slice(first, first + sequences)
+                bias = self.disentangled_bias(q[b, h], k[b, h], windows, padding[b])  # (b, h, Lq, Lk)
+                if context is None:  # one piece: the whole batch
+                    return self.attend(q, k, v, bias)
                 context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
         return context
 
-    def position_windows(self, rel_embeddings: torch.Tensor, span: int, query_size: int, key_size: int,
-                         batch: int) -> PositionTables:
-        """The windows of kr and qr that c2p's blocks of m queries and p2c's blocks of n keys multiply.
+    def window_rows(self, span: int, query_size: int, key_size: int, batch: int,
+                    device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The rows of kr and qr (:meth:`position_projections`) in the windows c2p's and p2c's blocks multiply.
 
-        (H, Lq/m, m + Lk, d) and (H, Lk/n, n + Lq, d) (:func:`band_windows`, :func:`band_block` for a
-        batch of B), None for a term that ``pos_att_type`` leaves out. A term's table has Lq + Lk
-        entries: the projection of every distance δ that occurs, clamped to the span, and a spare.
+        c2p comes in blocks of m queries, p2c in blocks of n keys (:func:`band_block` for a batch of B):
+        (Lq/m, m + Lk) and (Lk/n, n + Lq) (:func:`band_window_rows`), None for a term not used. Each
+        term's diagonals are the Lq + Lk entries of every distance δ that occurs (clamped to the span)
+        and a spare.
         """
-        pos_key, pos_query = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
-        diagonals = torch.arange(query_size + key_size, device=rel_embeddings.device)  # (Lq + Lk,)
-        kr = qr = None
-        if pos_key is not None:
+        diagonals = torch.arange(query_size + key_size, device=device)  # (Lq + Lk,)
+        c2p = p2c = None
+        if "c2p" in self.pos_att_type:
             # c2p's rows are queries. Entry u is at δ = Lq − 1 − u (backwards): the band's element [i, j]
             # is then at δ = i − j.
             block = band_block(query_size, key_size, batch, self.head_size)
-            kr = band_windows(pos_key, position_rows(query_size - 1 - diagonals, span), query_size, key_size, block)
-        if pos_query is not None:
+            c2p = band_window_rows(position_rows(query_size - 1 - diagonals, span), query_size, key_size, block)
+        if "p2c" in self.pos_att_type:
             # p2c's rows are keys. Entry u is at δ = u − (Lk − 1): the band's element [j, i] (key j, query i)
             # is then at δ = i − j.
             block = band_block(key_size, query_size, batch, self.head_size)
-            qr = band_windows(pos_query, position_rows(diagonals - (key_size - 1), span), key_size, query_size, block)
-        return kr, qr
+            p2c = band_window_rows(position_rows(diagonals - (key_size - 1), span), key_size, query_size, block)
+        return c2p, p2c
 
     def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, windows: PositionTables,
                           padding: torch.Tensor) -> torch.Tensor:
         """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
 
-        ``windows`` of kr and qr come from :meth:`position_windows`; ``padding`` (B, 1, 1, Lk) from
+        ``windows`` (H, blocks, rows, d) are the rows :meth:`window_rows` of kr and qr; ``padding`` (B, 1, 1, Lk) from
         :func:`padding_bias`. Each term's products are taken against its windows and read back as a
         band (:func:`banded_products`): no gather, no index tensor of the scores' size. c2p's rows are
         queries; p2c's rows are keys, so its band is transposed into place.
