@@ -198,7 +198,8 @@ def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch
     """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
 
     x (B, H, R, d); windows (H, R/n, n + width, d): the rows :func:`band_window_rows` of a per-head table
-    ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only, and the band read out as a view.
+    ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only,
+    and the band read out as a view.
     """
     batch, _, size, _ = x.shape
     blocks = windows.shape[1]
