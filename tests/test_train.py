@@ -624,6 +624,7 @@ def test_bad_options_are_one_line_and_write_nothing(extra, message, glue_root, v
 
 def test_output_dir_of_another_task_is_refused(runs, glue_root, vocab, capsys) -> None:
     cola = runs("CoLA")
+    capsys.readouterr()  # the CoLA run's own log, when this test is the first to ask for it
     before = sorted(p.relative_to(cola) for p in cola.rglob("*"))
     assert main(base_args(glue_root, vocab, "SST-2", cola, "--do_train")) == 2
     assert_one_error_line(capsys, "holds a run of task CoLA, not SST-2")
