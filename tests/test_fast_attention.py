@@ -223,6 +223,7 @@ def test_piece_shapes():
     assert piece_shape(1, 12, 512 * 512 * 4, 2 * 2**20) == (1, 2)  # 1×512: 6 pieces of 2 heads
     assert piece_shape(3, 12, 2048 * 2048 * 4, 2 * 2**20) == (1, 1)  # beyond the budget: one head at a time
     assert piece_shape(3, 12, 10, 10**6) == (3, 12)
+    assert piece_shape(3, 12, 0, 10**6) == (3, 12)  # empty sequences
 
 
 def test_projections_are_reused_only_while_the_weights_stay_the_same():

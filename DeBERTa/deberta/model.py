@@ -226,6 +226,7 @@ def piece_shape(batch: int, heads: int, head_bytes: int, budget: int) -> tuple[i
 
     Whole sequences if one fits, else heads of one sequence; at least one of each.
     """
+    head_bytes = max(1, head_bytes)  # empty sequences
     if budget >= heads * head_bytes:
         return min(batch, budget // (heads * head_bytes)), heads
     return 1, max(1, budget // head_bytes)
