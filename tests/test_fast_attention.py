@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from DeBERTa import deberta
+from DeBERTa.apps.bench import projections_recomputed
 from DeBERTa.deberta.model import (
     DisentangledSelfAttention,
     attention_span,
@@ -86,7 +87,7 @@ def test_banded_products_are_the_band_of_the_table(rows, width, batch):
 def test_diagonal_band_is_a_view():
     products = torch.arange(4 * 9.0).view(4, 9)
     band = diagonal_band(products, 5)
-    assert band.data_ptr() >= products.data_ptr() and band._base is not None
+    assert band.untyped_storage().data_ptr() == products.untyped_storage().data_ptr()  # no copy
     for r in range(4):
         for c in range(5):
             assert band[r, c] == products[r, 3 - r + c]
@@ -94,7 +95,7 @@ def test_diagonal_band_is_a_view():
 
 def test_band_blocks():
     assert band_block(128, 128, 8, 64) == 32  # the measured best for 8×128 at base size
-    assert band_block(512, 512, 1, 64) in (128, 256)
+    assert band_block(512, 512, 1, 64) == 128  # the measured best for 1×512
     assert band_block(21, 21, 3, 8) == 21  # no divisor ≥ 16: one block
     for rows in (1, 7, 64, 96, 100, 128, 384):
         block = band_block(rows, rows, 2, 8)
@@ -237,11 +238,8 @@ def test_projections_are_reused_only_while_the_weights_stay_the_same():
             return model(ids, mask)[-1]
 
     def fresh() -> torch.Tensor:
-        DisentangledSelfAttention.reuse_position_projections = False
-        try:
+        with projections_recomputed():
             return run()
-        finally:
-            DisentangledSelfAttention.reuse_position_projections = True
 
     first = run()
     assert attention._reused_projections

@@ -298,6 +298,18 @@ def test_fully_padded_rows_give_no_nan(dtype):
     assert (layers[-1][2] == layers[-1][2, 0]).all()  # nothing leaks into an empty row
 
 
+@pytest.mark.parametrize("grad", [True, False], ids=["explicit", "in pieces"])
+def test_padded_queries_attend_to_nothing(grad):
+    """As the released XSoftmax: the context of a padded position is zero, a real one's is not."""
+    torch.manual_seed(0)
+    encoder = deberta.DeBERTa(TINY).eval()
+    _, mask = tiny_batch()
+    hidden = torch.randn(*mask.shape, TINY.hidden_size)
+    with torch.set_grad_enabled(grad):
+        context = encoder.encoder.layer[0].attention.self(hidden, mask, encoder.encoder.get_rel_embedding())
+    assert (context[mask == 0] == 0).all() and (context[mask == 1].abs().sum(-1) > 0).all()
+
+
 # ----- the real checkpoint (opt-in) ---------------------------------------------------------------
 def real_base_folder() -> Path | None:
     """The real microsoft/deberta-base, from DEBERTA_BASE_DIR or the user's default cache."""

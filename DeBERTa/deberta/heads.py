@@ -71,17 +71,22 @@ class _HeadModel(nn.Module):
         del self._pre_trained_state
 
 
+def labelled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of (N, C) logits over the items whose label (N,) is ≥ 0; 0 when none is."""
+    labels = labels.long()
+    labelled = labels >= 0
+    # Branch-free (torch.compile fullgraph): a sum over labelled items divided by their count; with none
+    # labelled it is 0 and still connected to the graph (DDP's gradient hooks).
+    losses = F.cross_entropy(logits.float(), labels.masked_fill(~labelled, -100), reduction="sum")
+    return losses / labelled.sum().clamp(min=1)
+
+
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Loss of (B, C) logits: MSE when C = 1; cross-entropy over labels ≥ 0; soft labels when 2-D."""
     if logits.shape[-1] == 1:
         return F.mse_loss(logits.view(-1).float(), labels.view(-1).float())
     if labels.dim() == 1 or labels.shape[-1] == 1:
-        labels = labels.view(-1).long()
-        labelled = labels >= 0
-        # Branch-free (torch.compile fullgraph): a sum over labelled items divided by their count; with none
-        # labelled it is 0 and still connected to the graph (DDP's gradient hooks).
-        losses = F.cross_entropy(logits.float(), labels.masked_fill(~labelled, -100), reduction="sum")
-        return losses / labelled.sum().clamp(min=1)
+        return labelled_cross_entropy(logits, labels.view(-1))
     return -(F.log_softmax(logits.float(), dim=-1) * labels).sum(-1).mean()
 
 
@@ -137,11 +142,7 @@ class TokenClassificationModel(_HeadModel):
         hidden = self.deberta(input_ids, input_mask, type_ids, output_all_encoded_layers=False,
                               position_ids=position_ids)[-1]
         logits = self.classifier(self.dropout(hidden))  # (B, L, C)
-        loss = None
-        if labels is not None:
-            keep = labels.flatten() >= 0
-            loss = (F.cross_entropy(logits.flatten(0, 1)[keep].float(), labels.flatten()[keep].long())
-                     if keep.any() else logits.sum() * 0.0)
+        loss = None if labels is None else labelled_cross_entropy(logits.flatten(0, 1), labels.flatten())
         return HeadOutput(logits, loss)
 
 

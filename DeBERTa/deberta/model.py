@@ -353,8 +353,8 @@ class DisentangledSelfAttention(nn.Module):
                               padding: torch.Tensor) -> torch.Tensor:
         """Attention with the disentangled bias: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
 
-        Training builds the bias of the whole batch at once (autograd keeps the probabilities anyway).
-        Inference goes through pieces of a few sequences, or a few heads of one sequence
+        With gradients on (training), the bias of the whole batch is built at once (autograd keeps the
+        probabilities anyway). Inference goes through pieces of a few sequences, or a few heads of one sequence
         (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
         products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
         into memory than its products cost to compute); on GPU it bounds the memory of long batches.
