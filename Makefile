@@ -58,7 +58,7 @@ report: install ## Markdown table and figures for the run folders under RUNS (de
 	$(PYTHON) -m DeBERTa.apps.report $(RUNS)
 
 BENCH_ARGS ?=
-bench: install-test ## time this DeBERTa against transformers' DeBERTa and BERT (BENCH_ARGS='--dtype fp32,bf16')
+bench: install-test ## time this DeBERTa against transformers' DeBERTa and BERT (BENCH_ARGS='--repeats 7')
 	$(PYTHON) -m DeBERTa.apps.bench --json bench.json $(BENCH_ARGS)
 
 # shellcheck is a system package: install it when we may (root), else say how.

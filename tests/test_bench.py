@@ -55,12 +55,22 @@ def test_tiny_benchmark_runs_and_writes_json(tmp_path, capsys):
     (["--compare", "gpt2"], "unknown model to compare with gpt2"),
     (["--model", "huge"], "--model: unknown model preset"),
     (["--repeats", "1"], "--repeats must be at least 2"),
+    (["--repeats", "x"], "argument --repeats: invalid int value: 'x'"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys):
     quick = ["--model", "tiny", "--forward", "2x8", "--train", "", "--memory", "", "--quiet"]
     assert bench.main(quick + argv) == 2  # the later flag wins
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_projections_recomputed_restores_the_previous_setting(monkeypatch):
+    attention = bench.DisentangledSelfAttention
+    for before in (True, False):
+        monkeypatch.setattr(attention, "reuse_position_projections", before)
+        with bench.projections_recomputed():
+            assert attention.reuse_position_projections is False
+        assert attention.reuse_position_projections is before
 
 
 def test_bert_gets_our_weights():

@@ -33,23 +33,26 @@ import argparse
 import copy
 import dataclasses
 import gc
-import json
 import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import nn
 
 from DeBERTa import deberta
+from DeBERTa.apps.options import OneLineErrorParser
+from DeBERTa.apps.records import write_json
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.model import DisentangledSelfAttention
+from DeBERTa.deberta.pretrained import ENCODER_PREFIX
 
 REFERENCES = ("deberta", "bert")
 LABELS = {
@@ -175,7 +178,7 @@ def build_models(config: deberta.ModelConfig, names: Sequence[str], train: bool,
     if "bert" in names:
         if train:
             bert = transformers.BertForSequenceClassification(bert_config(config, 2))
-            shared = {"bert." + k: v for k, v in bert_state_from_ours(state, config, "deberta.").items()}
+            shared = {"bert." + k: v for k, v in bert_state_from_ours(state, config, ENCODER_PREFIX).items()}
             shared.update({k: state[k] for k in ("classifier.weight", "classifier.bias")})
             shared.update({"bert.pooler.dense." + p: state["pooler.dense." + p] for p in ("weight", "bias")})
         else:  # DebertaModel has no pooler either
@@ -205,14 +208,10 @@ def autocaster(device: torch.device, dtype: str) -> Callable[[], Any]:
     return lambda: torch.autocast(device.type, dtype=DTYPES[dtype])
 
 
-@contextmanager
-def projections_recomputed() -> Iterator[None]:
-    """Switch off the reuse of position projections across inference calls, for the duration."""
-    DisentangledSelfAttention.reuse_position_projections = False
-    try:
-        yield
-    finally:
-        DisentangledSelfAttention.reuse_position_projections = True
+def projections_recomputed() -> AbstractContextManager[Any]:
+    """Switch off the reuse of position projections across inference calls, for the duration; the previous
+    setting comes back after."""
+    return mock.patch.object(DisentangledSelfAttention, "reuse_position_projections", False)
 
 
 def forward_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast) -> Callable[[], Any]:
@@ -229,10 +228,9 @@ def forward_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], auto
 
 
 def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast,
-                  optimizer: torch.optim.Optimizer | None = None) -> Callable[..., None]:
-    """Forward with labels, backward, AdamW step, gradients set to None (so they count in the step's memory)."""
-    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=1e-5)
-
+                  optimizer: torch.optim.Optimizer) -> Callable[..., None]:
+    """Forward with labels, backward, ``optimizer`` step, gradients set to None (so they count in the step's
+    memory)."""
     def step(batch: dict[str, torch.Tensor] = batch) -> None:
         with autocast():
             if name.startswith("ours"):
@@ -243,7 +241,6 @@ def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], a
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step.optimizer = optimizer  # type: ignore[attr-defined]
     return step
 
 
@@ -332,12 +329,14 @@ def measure_training_memory(config: deberta.ModelConfig, names: Sequence[str], s
     results = {}
     for name in names:
         model = build_models(config, [name], train=True, device=device, seed=seed).pop(name)  # the others go
-        step = train_step_fn(name, model, make_batch(shape, config.vocab_size, device, seed), autocaster(device, dtype))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        step = train_step_fn(name, model, make_batch(shape, config.vocab_size, device, seed), autocaster(device, dtype),
+                             optimizer)
         step(make_batch(Shape(1, 8), config.vocab_size, device, seed))  # creates the optimizer state
-        held = held_bytes(model, step.optimizer)
+        held = held_bytes(model, optimizer)
         increase = peak_increase_bytes(step, device)
         results[name] = {"held_bytes": held, "step_increase_bytes": increase, "peak_bytes": held + increase}
-        del model, step
+        del model, optimizer, step
         gc.collect()
     return results
 
@@ -372,6 +371,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 models["ours-compiled"] = torch.compile(models["ours"], fullgraph=True)
             fns = {(n, dtype): forward_fn(n, m, batch, autocaster(device, dtype)) for dtype in args.dtype
                    for n, m in models.items()}
+            if any(dtype != "fp32" for dtype in args.dtype):  # lower precision against one fp32 reference
+                reference = forward_fn("ours", models["ours"], batch, nullcontext)()
+                for dtype in args.dtype:
+                    if dtype != "fp32":
+                        accuracy.append({"case": case, "dtype": dtype,
+                                         **relative_error(fns["ours", dtype](), reference)})
+                del reference
         else:
             if args.compile:  # the encoder compiled; the loss's data-dependent branches stay eager
                 models["ours-compiled"] = copy.deepcopy(models["ours"])
@@ -379,12 +385,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             optimizers = {n: torch.optim.AdamW(m.parameters(), lr=1e-5) for n, m in models.items()}  # one state
             fns = {(n, dtype): train_step_fn(n, m, batch, autocaster(device, dtype), optimizers[n])
                    for dtype in args.dtype for n, m in models.items()}
-        if kind == "forward":
-            for dtype in args.dtype:
-                if dtype != "fp32":
-                    reference = forward_fn("ours", models["ours"], batch, nullcontext)()
-                    accuracy.append({"case": case, "dtype": dtype,
-                                     **relative_error(fns["ours", dtype](), reference)})
         times, errors = time_round_robin(fns, args.warmup, args.repeats, device)
         timings += [Timing(case, dtype, n, shape.batch * shape.length, t) for (n, dtype), t in times.items()]
         failures += [{"case": case, "dtype": dtype, "model": n, "error": e} for (n, dtype), e in errors.items()]
@@ -538,8 +538,8 @@ def parse_names(text: str, allowed: Sequence[str], what: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry; returns the exit status (0, or 2 after a one-line error)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m DeBERTa.apps.bench",
+    parser = OneLineErrorParser(
+        prog="python -m DeBERTa.apps.bench", error_type=BenchError,
         description="Time this DeBERTa against transformers' DeBERTa and BERT (SDPA) in one process: "
         "forward passes, training steps (sequence classification, AdamW) and the peak memory of a "
         "training step. Shapes are BATCHxLENGTH lists; an empty list skips that part.",
@@ -559,13 +559,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also time this model under torch.compile(fullgraph=True)")
     parser.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout of all models")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per case")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each model before the rounds")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs of each model before the rounds (at least one always runs)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         args.dtype = parse_names(args.dtype, tuple(DTYPES), "dtype")
         args.compare = parse_names(args.compare, REFERENCES, "model to compare with")
         args.forward, args.train, args.memory = (parse_shapes(s) for s in (args.forward, args.train, args.memory))
@@ -584,7 +585,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_table(data))
     if args.json:
-        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        try:
+            write_json(Path(args.json), data)
+        except OSError as err:  # a full disk or a folder we may not write
+            print(f"error: --json {args.json}: {err}", file=sys.stderr)
+            return 2
     return 0
 
 
