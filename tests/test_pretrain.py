@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixture: one torch thread per test)
 
 from DeBERTa import deberta
-from DeBERTa.apps import pretrain
+from DeBERTa.apps import pretrain, trainer
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer, TokenizerError, build_vocab, gpt2_bpe_files
 
 # Short, repetitive sentences: a tiny model learns their masked words within a few dozen updates.
@@ -90,6 +90,10 @@ def test_pretrain_learns_and_writes_a_loadable_model_folder(vocab_file: Path, tm
     # From guessing frequent pieces (about ln of the vocabulary) to most masked words right.
     assert records[-1]["loss"] < 0.5 * records[0]["loss"]
     assert records[-1]["masked_accuracy"] > 0.5 > records[0]["masked_accuracy"]
+    # The rate of the logged update itself, as the training app logs it: the last one is not yet 0.
+    assert [r["lr"] for r in records] == pytest.approx(
+        [1e-2 * trainer.lr_factor("warmup_linear", r["step"], 120, 5) for r in records])
+    assert records[-1]["lr"] > 0
 
     for name in ("config.json", "model.safetensors", "bpe_encoder.bin", "vocab.json", "merges.txt", "pretrain.yaml"):
         assert (out / name).is_file(), name

@@ -55,6 +55,8 @@ from DeBERTa.deberta.errors import DeBERTaError
 
 from . import demo_data
 from .data import read_examples
+from .options import OneLineErrorParser
+from .records import EVAL_RESULTS_FILE
 from .tasks import TaskSpec, get_task
 
 DEMO_PRESETS = ("tiny", "small")
@@ -301,7 +303,7 @@ def fine_tune(settings: DemoSettings, data_dir: Path, vocab_dir: Path, init: Pat
 
 def _eval_results(run_dir: Path) -> dict[str, dict[str, float]]:
     """Per evaluation split, the final metrics the training app recorded in ``eval_results.json``."""
-    path = run_dir / "eval_results.json"
+    path = run_dir / EVAL_RESULTS_FILE
     try:
         splits = json.loads(path.read_text(encoding="utf-8"))["splits"]
         return {str(split): {str(k): float(v) for k, v in metrics.items()} for split, metrics in splits.items()}
@@ -313,7 +315,7 @@ def dev_accuracy(run_dir: Path) -> float:
     """The final dev accuracy the training app recorded."""
     accuracy = _eval_results(run_dir).get("dev", {}).get("accuracy")
     if accuracy is None:
-        raise DemoError(f"{run_dir / 'eval_results.json'}: no dev accuracy recorded")
+        raise DemoError(f"{run_dir / EVAL_RESULTS_FILE}: no dev accuracy recorded")
     return accuracy
 
 
@@ -449,16 +451,9 @@ def _has_gpu() -> bool:
 # ------------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one ``error:`` line and exit status 2, without the usage dump."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise DemoError(f"{message} (see --help)")
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m DeBERTa.apps.demo",
-                     description="Fine-tune DeBERTa end to end and report dev metrics (make demo).")
+    parser = OneLineErrorParser(prog="python -m DeBERTa.apps.demo", error_type=DemoError,
+                                description="Fine-tune DeBERTa end to end and report dev metrics (make demo).")
     parser.add_argument("--model", default="small",
                         help=f"{' or '.join(DEMO_PRESETS)}: the offline demo with that preset (default small); "
                              "an official model name (base, large, ...): the real GLUE run")

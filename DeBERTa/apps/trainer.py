@@ -195,6 +195,18 @@ def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def update_counts(max_steps: int | None, num_train_epochs: float, batches_per_epoch: int,
+                  warmup: float) -> tuple[int, int]:
+    """(total updates, warm-up updates) of a run.
+
+    The total is ``max_steps`` when given, else ``num_train_epochs`` passes of ``batches_per_epoch``
+    updates, rounded up (at least 1). ``warmup`` is a number of updates when >= 1, else a proportion
+    of the total (rounded down).
+    """
+    total = max_steps or max(1, math.ceil(num_train_epochs * batches_per_epoch))
+    return total, int(warmup) if warmup >= 1 else int(warmup * total)
+
+
 def lr_factor(schedule: str, update: int, total: int, warmup: int) -> float:
     """Multiplier of the peak learning rate for ``update`` (1-based) of ``total``, ``warmup`` of them rising.
 
@@ -295,9 +307,8 @@ class Trainer:
             self.sampler = data.TrainBatchSampler(
                 len(self.features[self.task.name, "train"]), opts.train_batch_size, seed=opts.seed, rank=env.rank,
                 world_size=env.world_size, accumulation_steps=opts.accumulative_update)
-            per_epoch = self.sampler.batches_per_epoch
-            self.total_updates = opts.max_steps or max(1, math.ceil(opts.num_train_epochs * per_epoch))
-            self.warmup_updates = int(opts.warmup) if opts.warmup >= 1 else int(opts.warmup * self.total_updates)
+            self.total_updates, self.warmup_updates = update_counts(
+                opts.max_steps, opts.num_train_epochs, self.sampler.batches_per_epoch, opts.warmup)
         # A run continued (--resume auto) after its last update has nothing left to train.
         self.complete = self.resume_state is not None and self.resume_state["step"] >= self.total_updates
         # Evaluation or prediction alone in a training run's folder is recorded beside that run's records.
