@@ -511,8 +511,8 @@ def format_table(data: dict[str, Any]) -> str:
         note = "" if data["goals_apply"] else " (set for base size, fp32, 2 CPU threads; not these settings)"
         lines += ["", f"goals of issue 8 (judged on the median; the fastest runs' ratio in brackets){note}"]
         for g in data["goals"]:
-            fastest = f" ({g['value_of_minima']:.2f})" if "value_of_minima" in g else ""
-            lines.append(f"  {'met    ' if g['met'] else 'NOT met'}  {g['goal']:<62} {g['value']:.2f}{fastest}")
+            fastest = f" ({g['value_of_minima']:.3f})" if "value_of_minima" in g else ""
+            lines.append(f"  {'met    ' if g['met'] else 'NOT met'}  {g['goal']:<62} {g['value']:.3f}{fastest}")
     env = data["environment"]
     lines += ["", f"torch {env['torch']}, transformers {env['transformers']}, {env['cpu']}, "
               f"{data['settings']['threads']} threads, load average {env['load_average'][0]:.2f} at the end"]
