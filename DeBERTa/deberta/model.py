@@ -408,7 +408,7 @@ class DisentangledSelfAttention(nn.Module):
 
         ``windows`` (H, blocks, rows, d) are the rows :meth:`window_rows` of kr and qr; ``padding`` (B, 1, 1, Lk) from
         :func:`padding_bias`. Each term's products are taken against its windows and read back as a
-        band (:func:`banded_products`): no gather, no index tensor of the scores' size. c2p's rows are
+        band (:func:`banded_products`): no index tensor of the scores' size. c2p's rows are
         queries; p2c's rows are keys, so its band is transposed into place.
         """
         batch, heads, query_size, _ = q.shape
