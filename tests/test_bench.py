@@ -46,7 +46,25 @@ def test_tiny_benchmark_runs_and_writes_json(tmp_path, capsys):
         assert m["peak_bytes"] == m["held_bytes"] + m["step_increase_bytes"]
         assert m["step_increase_bytes"] > 0 and m["held_bytes"] > 0
     assert not data["goals_apply"]  # the goals are for base size
+    bf16_goals = [g for g in data["goals"] if "bf16 faster than fp32" in g["goal"]]  # the speed goals here
+    assert bf16_goals and all(g["rounds"] == 2 and 0 <= g["rounds_met"] <= 2 for g in bf16_goals)
     assert "this DeBERTa" in printed and "speed-up" in printed and "peak tensor memory" in printed
+
+
+def test_speed_goals_are_judged_on_the_median_and_counted_per_round():
+    timings = [bench.Timing("forward 2x8", "fp32", "bert", 16, [100.0, 100.0, 100.0]),
+               bench.Timing("forward 2x8", "fp32", "ours", 16, [90.0, 110.0, 95.0])]
+    speedups = bench.paired_speedup(timings, "forward 2x8", ("ours", "fp32"), ("bert", "fp32"))
+    assert speedups["speedup_by_round"] == pytest.approx([100 / 90, 100 / 110, 100 / 95])
+    assert speedups["speedup"] == pytest.approx(100 / 95) and speedups["speedup_of_minima"] == pytest.approx(100 / 90)
+
+    faster = bench.speed_goal("at least 1.05× as fast", speedups, lambda value: value >= 1.05)
+    assert faster["met"] and (faster["rounds_met"], faster["rounds"]) == (2, 3)
+    assert faster["value"] == pytest.approx(100 / 95)
+    # As a ratio of times: 0.9, 1.1, 0.95 of the baseline's, median 0.95; the fastest runs give 0.9.
+    within = bench.speed_goal("within 0.92× the time", speedups, lambda value: value <= 0.92, as_time=True)
+    assert not within["met"] and (within["rounds_met"], within["rounds"]) == (1, 3)
+    assert within["value"] == pytest.approx(0.95) and within["value_of_minima"] == pytest.approx(0.9)
 
 
 @pytest.mark.parametrize("argv,message", [
