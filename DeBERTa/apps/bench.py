@@ -425,7 +425,7 @@ def speed_goal(goal: str, speedups: dict[str, Any], meets: Callable[[float], boo
     is the speed-up, or with ``as_time`` the ratio of the times (its inverse: this model's time / the
     baseline's). The count says how close a verdict is: a median on the line meets in about half the rounds.
     """
-    value, of_minima, *by_round = (s if not as_time else 1 / s for s in (
+    value, of_minima, *by_round = (1 / s if as_time else s for s in (
         speedups["speedup"], speedups["speedup_of_minima"], *speedups["speedup_by_round"]))
     return {"goal": goal, "value": value, "value_of_minima": of_minima, "met": meets(value),
             "rounds_met": sum(map(meets, by_round)), "rounds": len(by_round)}
