@@ -463,7 +463,7 @@ class DisentangledSelfAttention(nn.Module):
         """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used.
 
         Each head's rows are made contiguous (one matrix product per head, not a transposed view of one
-        product): :func:`banded_products` gathers rows of them, 1.5–3× faster so (measured at base size).
+        product): :func:`gather_windows` takes rows of them, 1.5–3× faster so (measured at base size).
         """
 
         def project(linear: nn.Linear) -> torch.Tensor:
