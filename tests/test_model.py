@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from DeBERTa import deberta
-from DeBERTa.deberta.model import Layer
+from DeBERTa.deberta.model import ACTIVATIONS, Intermediate, Layer, activation
 from DeBERTa.deberta.pretrained import canonical_state
 
 TINY = deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=120)
@@ -308,6 +309,35 @@ def test_padded_queries_attend_to_nothing(grad):
     with torch.set_grad_enabled(grad):
         context = encoder.encoder.layer[0].attention.self(hidden, mask, encoder.encoder.get_rel_embedding())
     assert (context[mask == 0] == 0).all() and (context[mask == 1].abs().sum(-1) > 0).all()
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_each_activation_in_place_equals_its_out_of_place_form(name):
+    x = torch.linspace(-4, 4, 33)
+    overwritten = x.clone()
+    result = activation(name, in_place=True)(overwritten)
+    assert result.data_ptr() == overwritten.data_ptr()
+    torch.testing.assert_close(result, activation(name)(x), rtol=0, atol=0)
+    assert pickle.loads(pickle.dumps(activation(name, in_place=True))) is activation(name, in_place=True)
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_new"])
+def test_feed_forward_activates_in_place_only_without_autograd(name):
+    """Inference overwrites the expansion's output; with gradients on, backward still gets the pre-activation."""
+    torch.manual_seed(0)
+    layer = Intermediate(dataclasses.replace(TINY, hidden_act=name))
+    expanded = []
+    layer.dense.register_forward_hook(lambda module, inputs, output: expanded.append(output))
+    x = torch.randn(2, 5, TINY.hidden_size)
+    with torch.no_grad():
+        inferred = layer(x)
+    assert inferred.data_ptr() == expanded[-1].data_ptr()
+    trained = layer(x)
+    assert trained.data_ptr() != expanded[-1].data_ptr()
+    torch.testing.assert_close(inferred, trained, rtol=0, atol=0)
+    trained.sum().backward()
+    reference = torch.autograd.grad(activation(name)(layer.dense(x)).sum(), layer.dense.weight)[0]
+    torch.testing.assert_close(layer.dense.weight.grad, reference)
 
 
 # ----- the real checkpoint (opt-in) ---------------------------------------------------------------
