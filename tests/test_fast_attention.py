@@ -7,6 +7,8 @@ c2p[i, j] = q_i · kr[clamp(i − j + S)], p2c[i, j] = k_j · qr[clamp(i − j +
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import pickle
 
 import pytest
@@ -14,6 +16,7 @@ import torch
 
 from DeBERTa import deberta
 from DeBERTa.apps.bench import projections_recomputed
+from DeBERTa.deberta import cpu_kernel
 from DeBERTa.deberta.model import (
     DisentangledSelfAttention,
     attention_span,
@@ -22,6 +25,7 @@ from DeBERTa.deberta.model import (
     banded_products,
     diagonal_band,
     gather_windows,
+    padding_bias,
     piece_shape,
 )
 
@@ -337,3 +341,70 @@ def test_dropout_keeps_a_byte_mask_for_backward():
     assert torch.equal(x.grad, y.detach())
     assert Dropout(1.0).train()(x).abs().sum() == 0 and torch.equal(Dropout(0.0).train()(x), x)
     assert dropout.eval()(x) is x
+
+
+# ----- the compiled CPU kernel --------------------------------------------------------------------
+def require_cpu_kernel() -> None:
+    """Skip where the kernel cannot build; CI sets DEBERTA_REQUIRE_CPU_KERNEL, so there it must."""
+    if cpu_kernel.kernel() is None:
+        if os.environ.get("DEBERTA_REQUIRE_CPU_KERNEL"):
+            pytest.fail("the CPU attention kernel did not build (see the warning above)")
+        pytest.skip("the CPU attention kernel does not build here (needs AVX-512, a C++ compiler and ninja)")
+
+
+def with_heads(head_size: int, heads: int = 2) -> deberta.ModelConfig:
+    return dataclasses.replace(TINY, hidden_size=head_size * heads, num_attention_heads=heads, intermediate_size=64)
+
+
+@pytest.mark.parametrize("head_size", cpu_kernel.HEAD_SIZES)
+@pytest.mark.parametrize("length", [1, 5, 24, 70, 130])  # > 16 = max_relative_positions: clamped; 70, 130: part chunks
+def test_cpu_kernel_follows_the_formula(head_size, length):
+    require_cpu_kernel()
+    attention = random_attention(with_heads(head_size))
+    rel = torch.randn(2 * attention.max_relative_positions, attention.in_proj.in_features)
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(3, 2, length, head_size, generator=gen) for _ in range(3))
+    mask = torch.ones(3, length, dtype=torch.long)
+    mask[1, length // 2 + 1 :] = 0
+    mask[2] = 0  # every key padded: uniform weights, no NaN
+    padding = padding_bias(mask, torch.float32)
+    scores = q @ k.transpose(-1, -2) * attention.scale + formula_bias(attention, q, k, rel) + padding
+    expected = torch.softmax(scores, dim=-1) @ v
+    with torch.no_grad():
+        assert attention.kernel_applies(q, k)
+        got = attention.attend_with_positions(q, k, v, rel, padding)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
+
+
+def test_cpu_kernel_equals_the_pytorch_path_in_the_model(monkeypatch):
+    require_cpu_kernel()
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(with_heads(16)).eval()
+    ids, mask = padded_batch(40)
+    calls = []
+    attend = DisentangledSelfAttention.attend_in_kernel
+    monkeypatch.setattr(DisentangledSelfAttention, "attend_in_kernel",
+                        lambda self, *args: calls.append(1) or attend(self, *args))
+    with torch.no_grad():
+        in_kernel = model(ids, mask)
+        assert len(calls) == TINY.num_hidden_layers
+        monkeypatch.setattr(DisentangledSelfAttention, "cpu_kernel", False)
+        in_pytorch = model(ids, mask)
+    assert len(calls) == TINY.num_hidden_layers
+    for got, expected in zip(in_kernel, in_pytorch, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_kernel_only_for_float32_inference_with_both_terms():
+    require_cpu_kernel()
+    attention = random_attention(with_heads(16))
+    q = k = torch.randn(2, 2, 8, 16)
+    with torch.no_grad():
+        assert attention.kernel_applies(q, k)
+        assert not attention.kernel_applies(q.bfloat16(), k.bfloat16())
+        assert not attention.kernel_applies(q, k[:, :, :5])  # queries and keys of other lengths
+        assert not attention.train().kernel_applies(q, k)  # dropout
+    assert not attention.eval().kernel_applies(q, k)  # gradients on
+    with torch.no_grad():
+        assert not random_attention(TINY).kernel_applies(q[..., :8], k[..., :8])  # a head width not compiled
+        assert not random_attention(dataclasses.replace(with_heads(16), pos_att_type=["c2p"])).kernel_applies(q, k)

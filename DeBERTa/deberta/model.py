@@ -11,7 +11,9 @@ band actually uses, and the band is read out of the products as a strided view
 (:func:`banded_products`). The two bands and the padding are summed into one (B, H, Lq, Lk) bias,
 which PyTorch's fused attention kernel takes as its mask on GPU; the CPU spells the softmax out (its
 fused kernel has no dropout and no gradient for a mask, and was slower in inference). Inference goes
-through the batch in pieces of a few sequences or heads, so that no score-sized temporary is made.
+through the batch in pieces of a few sequences or heads, so that no score-sized temporary is made;
+on a CPU with AVX-512 it takes a compiled kernel instead (:mod:`.cpu_kernel`) that does all of it in
+one pass per block of queries, each relative product only for the pairs (i, j) that exist.
 The formula these compute is the one written in :class:`DisentangledSelfAttention`;
 tests/test_fast_attention.py checks them against it.
 
@@ -35,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cpu_kernel
 from .config import ModelConfig
 
 
@@ -295,6 +298,8 @@ class DisentangledSelfAttention(nn.Module):
     reuse_position_projections = True
     """Reuse the position projections across inference calls while the weights stay the same."""
 
+    cpu_kernel = True
+    """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
     fused_cpu_bias = False
     """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
     piece_bytes = {"cpu": 2 * 2**20, "cuda": 256 * 2**20}
@@ -382,6 +387,8 @@ class DisentangledSelfAttention(nn.Module):
         into memory than its products cost to compute); on GPU it bounds the memory of long batches.
         """
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
+        if self.kernel_applies(q, k):
+            return self.attend_in_kernel(q, k, v, rel_embeddings, padding)
         span = attention_span(query_size, key_size, self.max_relative_positions)
         tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
         rows = self.window_rows(span, query_size, key_size, batch, q.device)  # the same for every piece
@@ -400,6 +407,34 @@ class DisentangledSelfAttention(nn.Module):
                     return self.attend(q, k, v, bias)
                 context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
         return context
+
+    def kernel_applies(self, q: torch.Tensor, k: torch.Tensor) -> bool:
+        """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk."""
+        return (
+            self.cpu_kernel
+            and not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+            and q.device.type == "cpu"
+            and q.dtype == k.dtype == torch.float32
+            and q.shape[-2] == k.shape[-2]
+            and {"c2p", "p2c"} <= set(self.pos_att_type)
+            and self.head_size in cpu_kernel.HEAD_SIZES
+            and cpu_kernel.kernel() is not None
+        )
+
+    def attend_in_kernel(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
+                         padding: torch.Tensor) -> torch.Tensor:
+        """:meth:`attend_with_positions` in the compiled CPU kernel: q, k, v (B, H, L, d) → (B, H, L, d).
+
+        The kernel takes kr and qr with one column per diagonal: column c holds δ = L − 1 − c, so that
+        the entries of consecutive keys of one query are consecutive in memory.
+        """
+        batch, _, size, _ = q.shape
+        span = attention_span(size, size, self.max_relative_positions)
+        rows = position_rows(size - 1 - torch.arange(2 * size - 1, device=q.device), span)  # (2L − 1,)
+        kr, qr = (t[:, rows].transpose(1, 2).contiguous() for t in self.position_projections(rel_embeddings, span))
+        return cpu_kernel.kernel().attend(  # kr, qr (H, d, 2L − 1); kᵀ (B, H, d, L)
+            q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous(), kr, qr,
+            padding.reshape(batch, size), self.scale)
 
     def window_rows(self, span: int, query_size: int, key_size: int, batch: int,
                     device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
