@@ -1,4 +1,4 @@
-"""The fast disentangled attention against the formula: band views, blocks, both kernels, reuse, compile.
+"""The fast disentangled attention against the formula: band views, blocks, SDPA, the CPU kernel, reuse, compile.
 
 The reference here is the definition itself, written with explicit clamped indices:
 c2p[i, j] = q_i · kr[clamp(i − j + S)], p2c[i, j] = k_j · qr[clamp(i − j + S)], scaled, for any Lq, Lk.
@@ -403,6 +403,7 @@ def test_cpu_kernel_only_for_float32_inference_with_both_terms():
         assert attention.kernel_applies(q, k)
         assert not attention.kernel_applies(q.bfloat16(), k.bfloat16())
         assert not attention.kernel_applies(q, k[:, :, :5])  # queries and keys of other lengths
+        assert not attention.kernel_applies(q[:, :, :0], k[:, :, :0])  # empty sequences
         assert not attention.train().kernel_applies(q, k)  # dropout
     assert not attention.eval().kernel_applies(q, k)  # gradients on
     with torch.no_grad():

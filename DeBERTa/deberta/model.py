@@ -385,6 +385,7 @@ class DisentangledSelfAttention(nn.Module):
         (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
         products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
         into memory than its products cost to compute); on GPU it bounds the memory of long batches.
+        Float32 inference on an AVX-512 CPU goes to the compiled kernel instead (:meth:`kernel_applies`).
         """
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
         if self.kernel_applies(q, k):
@@ -409,13 +410,13 @@ class DisentangledSelfAttention(nn.Module):
         return context
 
     def kernel_applies(self, q: torch.Tensor, k: torch.Tensor) -> bool:
-        """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk."""
+        """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk > 0."""
         return (
             self.cpu_kernel
             and not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
             and q.device.type == "cpu"
             and q.dtype == k.dtype == torch.float32
-            and q.shape[-2] == k.shape[-2]
+            and q.shape[-2] == k.shape[-2] > 0
             and {"c2p", "p2c"} <= set(self.pos_att_type)
             and self.head_size in cpu_kernel.HEAD_SIZES
             and cpu_kernel.kernel() is not None

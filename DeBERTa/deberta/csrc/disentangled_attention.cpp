@@ -116,6 +116,7 @@ void attend_all(const float* q, const float* kt, const float* v, const float* kr
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& kt, const torch::Tensor& v, const torch::Tensor& kr,
                      const torch::Tensor& qr, const torch::Tensor& padding, double scale) {
   const int64_t B = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
+  TORCH_CHECK(L > 0, "at least one query and key");
   for (const auto* t : {&q, &kt, &v, &kr, &qr, &padding}) {
     TORCH_CHECK(t->is_contiguous() && t->scalar_type() == torch::kFloat && t->device().is_cpu(),
                 "contiguous float32 CPU tensors expected");
@@ -124,19 +125,16 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& kt, const torc
   TORCH_CHECK(kr.sizes() == torch::IntArrayRef({H, D, 2 * L - 1}) && qr.sizes() == kr.sizes(), "kr, qr shapes");
   TORCH_CHECK(padding.sizes() == torch::IntArrayRef({B, L}), "padding shape");
   auto out = torch::empty_like(q);
-  if (L == 0) return out;
-  const float* args[] = {q.data_ptr<float>(), kt.data_ptr<float>(), v.data_ptr<float>(), kr.data_ptr<float>(),
-                         qr.data_ptr<float>(), padding.data_ptr<float>()};
-  const float s = static_cast<float>(scale);
-  float* o = out.data_ptr<float>();
-  const int l = static_cast<int>(L);
+  decltype(&attend_all<64>) attend_d = nullptr;
   switch (D) {
-    case 16: attend_all<16>(args[0], args[1], args[2], args[3], args[4], args[5], o, B, H, l, s); break;
-    case 32: attend_all<32>(args[0], args[1], args[2], args[3], args[4], args[5], o, B, H, l, s); break;
-    case 64: attend_all<64>(args[0], args[1], args[2], args[3], args[4], args[5], o, B, H, l, s); break;
-    case 128: attend_all<128>(args[0], args[1], args[2], args[3], args[4], args[5], o, B, H, l, s); break;
-    default: TORCH_CHECK(false, "head width ", D, " not one of 16, 32, 64, 128");
+    case 16: attend_d = attend_all<16>; break;
+    case 32: attend_d = attend_all<32>; break;
+    case 64: attend_d = attend_all<64>; break;
+    case 128: attend_d = attend_all<128>; break;
+    default: TORCH_CHECK(false, "head width ", D, " not one of 16, 32, 64, 128 (cpu_kernel.HEAD_SIZES)");
   }
+  attend_d(q.data_ptr<float>(), kt.data_ptr<float>(), v.data_ptr<float>(), kr.data_ptr<float>(), qr.data_ptr<float>(),
+           padding.data_ptr<float>(), out.data_ptr<float>(), B, H, static_cast<int>(L), static_cast<float>(scale));
   return out;
 }
 
