@@ -13,7 +13,7 @@ PIP := $(PYTHON) -m pip
 BOOTSTRAP_PYTHON ?= python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' DeBERTa/__init__.py)
 
-.PHONY: help install install-test test lint lint-python tools-shellcheck demo report bench
+.PHONY: help install install-test test lint lint-python lint-types dist tools-shellcheck demo report bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,10 +37,19 @@ install-test: $(VENV)/.installed-test ## install the test-only dependencies too
 test: install-test ## run the whole test suite
 	$(PYTHON) -m pytest -q
 
-lint: lint-python lint-docker lint-shell ## ruff, hadolint on the Dockerfile, shellcheck on every script
+lint: lint-python lint-types lint-docker lint-shell ## ruff, mypy on the library, hadolint, shellcheck on every script
 
 lint-python: install-test
 	$(PYTHON) -m ruff check DeBERTa tests
+
+# mypy's settings (what is checked) are in pyproject.toml.
+lint-types: install-test
+	$(PYTHON) -m mypy
+
+dist: install-test ## build the sdist and the wheel into dist/ and check them (twine check)
+	rm -rf dist
+	$(PYTHON) -m build --outdir dist .
+	$(PYTHON) -m twine check --strict dist/*
 
 # ---- the main job --------------------------------------------------------------------------------
 # MODEL: small (default) or tiny runs the offline demo on the CPU; an official name (base, large) runs the

@@ -3,7 +3,8 @@
 # in the image, on a machine with no registry and no Docker daemon. The base image is made locally from
 # a Debian root filesystem (the only thing substituted); the Dockerfile is built unchanged with podman;
 # then `DOCKER=podman ./run_docker.sh --cpu ... ./sst2.sh` trains the tiny model on a small generated
-# SST-2 set inside the container, and the results are checked on the host, in the mounted data folder.
+# SST-2 set inside the container, and the results are checked on the host, in the mounted data folder,
+# including that the image holds, and the run ran on, requirements.txt's torch.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,7 +97,11 @@ BUILDAH_FLAGS="${store_flags[*]}" "$repo_root/docker/build_base.sh" "${base_flag
 pip_config() { "$python" -m pip config get "$1" 2>/dev/null || true; }
 pip_cert=${PIP_CERT:-$(pip_config global.cert)}
 find_links=${PIP_FIND_LINKS:-$(pip_config global.find-links)}
-build_args=(--build-arg "BASE_IMAGE=$base_image"
+# The image installs requirements.txt's torch (the Dockerfile's default TORCH); here from pip's own indexes
+# and find-links folder rather than PyTorch's CUDA index, which a machine without a registry cannot reach.
+pinned_torch=$(sed -n 's/^torch==\([^[:space:]#]*\).*/\1/p' "$repo_root/requirements.txt")
+[[ -n $pinned_torch ]] || die "requirements.txt pins no torch (a line torch==VERSION)"
+build_args=(--build-arg "BASE_IMAGE=$base_image" --build-arg "TORCH_INDEX_URL="
   --build-arg "VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$repo_root/DeBERTa/__init__.py")"
   --build-arg "REVISION=$(git -C "$repo_root" rev-parse HEAD 2>/dev/null || echo unknown)")
 if [[ -n $pip_cert && -r $pip_cert ]]; then
@@ -118,6 +123,9 @@ if ! podman "${podman_flags[@]}" build --isolation chroot --format docker --pull
   die "building the image failed (full log: $build_log)"
 fi
 rm -f "$build_log"
+image_torch=$(podman "${podman_flags[@]}" image inspect --format '{{ index .Labels "deberta.torch" }}' "$image")
+[[ $image_torch == "$pinned_torch" ]] \
+  || die "the image's label deberta.torch is '$image_torch', not requirements.txt's torch $pinned_torch"
 
 # --- a small SST-2 task and a vocabulary for it, on the host ----------------------------------------
 smoke_dir=$(mktemp -d /tmp/deberta-smoke.XXXXXX)
@@ -188,6 +196,10 @@ for file in recipe.yaml config.yaml run.json metrics.jsonl eval_results.json pre
   [[ $owner == "$uid" ]] || die "$host_run/$file belongs to uid $owner, not the host user $uid"
 done
 grep -q '"accuracy"' "$host_run/eval_results.json" || die "$host_run/eval_results.json has no accuracy"
+# The torch the run ran on (run.json) is the pinned one every test runs on.
+run_torch=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["torch"])' "$host_run/run.json")
+[[ ${run_torch%%+*} == "$pinned_torch" ]] || die "the run in the image ran on torch $run_torch, not $pinned_torch"
+echo "smoke.sh: the image's torch: $run_torch (label deberta.torch=$image_torch)"
 predictions=$(($(wc -l <"$host_run/predictions/SST-2.tsv") - 1))
 ((predictions == 16)) || die "predictions/SST-2.tsv has $predictions rows, expected 16"
 echo "smoke.sh: eval_results.json: $(tr -d '\n' <"$host_run/eval_results.json")"
