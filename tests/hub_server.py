@@ -7,6 +7,9 @@ It serves files in the hub layout ``/<repo id>/resolve/main/<file>`` and answers
   (``X-Linked-Etag``) and size (``X-Linked-Size``); the CDN answer has a different ETag;
 * ``Range: bytes=N-`` gets a 206 (or 416 past the end); an unknown file gets a 404.
 
+It also plays the faults of an unlucky network: an HTML page (a captive portal), a server that trickles
+bytes, a connection reset before any answer, and redirects elsewhere (to the portal, or in a loop).
+
 Faults for tests are plain attributes, set before or between requests (see :class:`HubServer`).
 Every request is logged, so a test can count how often the network was touched.
 
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ _RESOLVE = re.compile(r"/(?P<repo>[^/]+/[^/]+)/resolve/main/(?P<file>[^/?]+)")
 _CDN = re.compile(r"/cdn/(?P<repo>[^/]+/[^/]+)/(?P<file>[^/?]+)")
 _RANGE = re.compile(r"bytes=(\d+)-")
 _SEND_BYTES = 16 * 1024
+PORTAL_PAGE = b"<!DOCTYPE html><html><head><title>Wi-Fi login</title></head><body>Accept the terms</body></html>\n"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,12 @@ class HubServer:
     * ``ignore_range``: answer every Range request with the whole file (200);
     * ``misaligned_range``: answer a Range request from one byte earlier than asked (a broken proxy);
     * ``advertised_sha256[file]``, ``advertised_size[file]``: publish wrong values;
-    * ``seconds_per_chunk``: sleep between 16 KiB chunks, so a download takes a while.
+    * ``seconds_per_chunk``: sleep between 16 KiB chunks, so a download takes a while;
+    * ``html[file] = n``: the next ``n`` requests get a captive portal's page (200, ``text/html``);
+    * ``trickle[file] = n``: the next ``n`` bodies come ``trickle_bytes`` bytes every ``trickle_seconds``;
+    * ``reset[file] = n``: the next ``n`` requests are answered by a TCP reset, before any header;
+    * ``redirect[file] = location``: every request is redirected there (``/portal``: the portal's page;
+      the file's own URL: a redirect loop).
 
     ``redirect_lfs = False`` serves LFS files directly, with their SHA-256 as the ETag, like a plain
     mirror.
@@ -72,6 +83,12 @@ class HubServer:
     advertised_sha256: dict[str, str] = field(default_factory=dict)
     advertised_size: dict[str, int] = field(default_factory=dict)
     seconds_per_chunk: float = 0.0
+    html: dict[str, int] = field(default_factory=dict)
+    trickle: dict[str, int] = field(default_factory=dict)
+    trickle_bytes: int = 16
+    trickle_seconds: float = 0.05
+    reset: dict[str, int] = field(default_factory=dict)
+    redirect: dict[str, str] = field(default_factory=dict)
     redirect_lfs: bool = True
     hits: list[Hit] = field(default_factory=list)
     _files: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -136,6 +153,14 @@ class HubServer:
         with self._lock:
             return self.drop_after.pop(filename, None)
 
+    def _take(self, faults: dict[str, int], filename: str) -> bool:
+        """Consume one use of a counted fault of ``filename``; True when it applies to this request."""
+        with self._lock:
+            left = faults.get(filename, 0)
+            if left > 0:
+                faults[filename] = left - 1
+            return left > 0
+
 
 def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to one :class:`HubServer` (http.server instantiates it per request)."""
@@ -153,6 +178,9 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._answer(body=True)
 
         def _answer(self, *, body: bool) -> None:
+            if self.path == "/portal":
+                self._send_page(PORTAL_PAGE, "text/html; charset=utf-8", body=body)
+                return
             resolve, cdn = _RESOLVE.fullmatch(self.path), _CDN.fullmatch(self.path)
             match = resolve or cdn
             if match is None:
@@ -161,6 +189,21 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             repo, filename = match["repo"], match["file"]
             kind = "resolve" if resolve else "cdn"
             hub._log(Hit(self.command, kind, repo, filename, self.headers.get("Range")))
+            if hub._take(hub.reset, filename):
+                # SO_LINGER with a zero timeout: close() sends a TCP reset instead of a clean end.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if filename in hub.redirect:
+                self.send_response(302)
+                self.send_header("Location", hub.redirect[filename])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if hub._take(hub.html, filename):
+                self._send_page(PORTAL_PAGE, "text/html; charset=utf-8", body=body)
+                return
             data = hub._files.get((repo, filename))
             if data is None:
                 self.send_error(404, "Entry not found")
@@ -188,6 +231,14 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 etag = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
             self._send(filename, data, etag, body=body)
 
+        def _send_page(self, page: bytes, content_type: str, *, body: bool) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            if body:
+                self.wfile.write(page)
+
         def _send(self, filename: str, data: bytes, etag: str, *, body: bool) -> None:
             wanted = _RANGE.fullmatch(self.headers.get("Range") or "")
             start = int(wanted[1]) - hub.misaligned_range if wanted and not hub.ignore_range else 0
@@ -203,15 +254,24 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data) - start))
             self.send_header("ETag", f'"{etag}"')
             self.send_header("Accept-Ranges", "bytes")
+            content_type = "text/plain; charset=utf-8" if filename.endswith((".json", ".txt")) else \
+                "application/octet-stream"
+            self.send_header("Content-Type", content_type)
             self.end_headers()
             if not body:
                 return
             drop = hub._take_drop(filename)
             end = len(data) if drop is None else min(len(data), start + drop)
-            for offset in range(start, end, _SEND_BYTES):
-                self.wfile.write(data[offset:min(end, offset + _SEND_BYTES)])
-                self.wfile.flush()
-                time.sleep(hub.seconds_per_chunk)
+            trickle = hub._take(hub.trickle, filename)
+            piece, pause = (hub.trickle_bytes, hub.trickle_seconds) if trickle else (_SEND_BYTES, hub.seconds_per_chunk)
+            try:
+                for offset in range(start, end, piece):
+                    self.wfile.write(data[offset:min(end, offset + piece)])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (e.g. on a trickle): nothing to report
+                return
             if drop is not None:
                 self.close_connection = True  # hang up with the promised length unsent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +24,19 @@ from DeBERTa.deberta.errors import DeBERTaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE = "microsoft/deberta-base"
-# Random bytes stand in for the files: the hub client never looks inside them.
+
+
+def torch_file(size: int) -> bytes:
+    """A zip of random bytes, shaped like a torch.save file: the hub checks the format, never unpickles."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data/0", os.urandom(size))
+    return buffer.getvalue()
+
+
 CONFIG = json.dumps({"hidden_size": 32, "num_hidden_layers": 2}).encode()
-WEIGHTS = os.urandom(256 * 1024)
-VOCAB = os.urandom(20 * 1024)
+WEIGHTS = torch_file(256 * 1024)
+VOCAB = torch_file(20 * 1024)
 
 
 @pytest.fixture
@@ -69,8 +80,18 @@ def test_names_settings_and_urls(monkeypatch: pytest.MonkeyPatch) -> None:
                            ("large_mnli", "large_mnli"), ("microsoft/deberta-base-mnli", "base_mnli"),
                            ("deberta-xlarge", "xlarge"), (" microsoft/deberta-xlarge-mnli ", "xlarge_mnli")]:
         assert hub.canonical_name(spelling) == name
-    for not_a_name in ["./base", "/models/base", "microsoft/deberta-v3-base", "deberta-v2-xlarge", ""]:
+    for spelling, name in [("deberta-v3-base", "deberta-v3-base"), ("microsoft/deberta-v3-xsmall", "deberta-v3-xsmall"),
+                           ("v3-large", "deberta-v3-large"), ("deberta_v3_small", "deberta-v3-small"),
+                           ("MDeBERTa-v3-base", "mdeberta-v3-base"), ("deberta-v2-xlarge", "deberta-v2-xlarge"),
+                           ("microsoft/deberta-v2-xxlarge-mnli", "deberta-v2-xxlarge-mnli"),
+                           ("v2-xlarge-mnli", "deberta-v2-xlarge-mnli")]:
+        assert hub.canonical_name(spelling) == name
+    for not_a_name in ["./base", "/models/base", "microsoft/deberta-v3-huge", "deberta-v4-base", "v3", ""]:
         assert hub.canonical_name(not_a_name) is None
+    assert hub.model_files("base") == hub.MODEL_FILES
+    assert hub.model_files("v3-base") == ("config.json", "pytorch_model.bin", "spm.model", "tokenizer_config.json")
+    assert hub.HUB_MODELS["mdeberta-v3-base"].repo == "microsoft/mdeberta-v3-base"
+    assert {model.family for model in hub.HUB_MODELS.values()} == {"v1", "v2", "v3"}
 
     monkeypatch.delenv("DEBERTA_MODEL_HUB")
     monkeypatch.delenv("DEBERTA_CACHE")
@@ -96,7 +117,7 @@ def test_names_settings_and_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(hub.DownloadError) as err:
         hub.fetch("base-v3", "config.json")
-    assert_one_line(err, "unknown model 'base-v3'", "base, large")
+    assert_one_line(err, "unknown model 'base-v3'", "base, large", "deberta-v3-base")
     for bad_file in ["../config.json", ".hub", ""]:
         with pytest.raises(hub.DownloadError, match="invalid file name"):
             hub.fetch("base", bad_file)
@@ -330,8 +351,9 @@ def test_cli_list_and_download(server: HubServer, capsys: pytest.CaptureFixture[
     listing = capsys.readouterr().out.splitlines()
     assert listing[0] == f"hub:   {server.url}"
     assert listing[1] == f"cache: {hub.cache_dir() / 'models'}"
-    assert [line.split()[:3] for line in listing[2:]] == [
-        [name, repo, "(not"] for name, repo in hub.MODELS.items()]
+    assert listing[2].endswith(str(hub.hf_cache_dir()))
+    assert [line.split()[:4] for line in listing[3:]] == [
+        [name, model.repo, model.family, "(not"] for name, model in hub.HUB_MODELS.items()]
 
     assert download.main(["base", "--files", "config.json", "--quiet"]) == 0
     assert capsys.readouterr().out == f"base: {model_dir()}\n"
@@ -341,7 +363,8 @@ def test_cli_list_and_download(server: HubServer, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"base: {model_dir()}"
     base_line = next(line for line in out if line.startswith("base "))
-    assert f"bpe_encoder.bin 20.5kB, config.json {len(CONFIG)}.0B, pytorch_model.bin 262kB" in base_line
+    assert (f"bpe_encoder.bin {download._size(len(VOCAB))}, config.json {len(CONFIG)}.0B, "
+            f"pytorch_model.bin {download._size(len(WEIGHTS))}") in base_line
     assert next(line for line in out if line.startswith("large ")).endswith("(not cached)")
 
 
@@ -349,8 +372,8 @@ def test_cli_errors_are_one_line_with_status_2(server: HubServer, capsys: pytest
     assert download.main(["base", "no-such-model"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == "error: unknown model name(s) 'no-such-model': expected base, large, xlarge, " \
-                           "base_mnli, large_mnli, xlarge_mnli or microsoft/deberta-* names\n"
+    assert captured.err == f"error: unknown model name(s) 'no-such-model': expected {', '.join(hub.MODELS)} " \
+                           "(or microsoft/... names)\n"
     assert server.hits == []  # the bad name was caught before the good one was downloaded
 
     offline = {**server.environ(hub.cache_dir()), "DEBERTA_OFFLINE": "1"}
@@ -361,3 +384,312 @@ def test_cli_errors_are_one_line_with_status_2(server: HubServer, capsys: pytest
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: config.json of model 'large'"), stderr
     assert "python -m DeBERTa.apps.download large" in lines[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# v2/v3 names, the Hugging Face cache, content checks, trickling servers, the lock's message
+# --------------------------------------------------------------------------------------------------
+V3 = "microsoft/deberta-v3-base"
+TOKENIZER_CONFIG = json.dumps({"do_lower_case": False, "vocab_type": "spm"}).encode()
+
+
+def spm_model_bytes() -> bytes:
+    """A real (tiny) SentencePiece model when sentencepiece is installed, else bytes shaped like one."""
+    try:
+        import sentencepiece
+    except ImportError:
+        return b"\x0a\x0c\x0a\x05<unk>\x15\x00\x00\x00\x00\x18\x02"
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(["a tiny corpus for a tiny model"] * 20),
+                                             model_writer=model, vocab_size=20, minloglevel=2)
+    return model.getvalue()
+
+
+SPM = spm_model_bytes()
+V3_FILES = {"config.json": CONFIG, "pytorch_model.bin": WEIGHTS, "spm.model": SPM,
+            "tokenizer_config.json": TOKENIZER_CONFIG}
+
+
+def hf_cache(root: Path, repo: str, files: dict[str, bytes], revision: str = "a" * 40) -> Path:
+    """A Hugging Face cache as huggingface_hub writes it: blobs by hash, snapshot symlinks, refs/main."""
+    repo_dir = root / ("models--" + repo.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo_dir / "blobs").mkdir()
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(revision)
+    for filename, data in files.items():
+        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / filename).symlink_to(os.path.relpath(blob, snapshot))
+    return snapshot
+
+
+def test_a_v3_model_downloads_its_sentencepiece_model(server: HubServer) -> None:
+    for filename, data in V3_FILES.items():
+        server.add_file(V3, filename, data)
+    folder = hub.fetch_model("deberta-v3-base")
+    assert folder == model_dir("deberta-v3-base")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == V3_FILES
+    assert server.count("bpe_encoder.bin") == 0
+    # A mirror without the optional tokenizer_config.json is fine, and the 404 is remembered.
+    (folder / "tokenizer_config.json").unlink()
+    (folder / ".hub" / "tokenizer_config.json.json").unlink()
+    del server._files[V3, "tokenizer_config.json"]
+    hub.fetch_model("v3-base")
+    hub.fetch_model("v3-base")
+    assert server.count("tokenizer_config.json") == 2  # the first download, then one 404
+
+    with pytest.raises(hub.DownloadError) as err:  # spm.model is required: without it no tokenizer
+        hub.fetch_model("deberta-v3-large")
+    assert_one_line(err, "config.json", "'deberta-v3-large'", "HTTP 404")
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_CACHE", "HF_HOME", "HOME"])
+def test_a_model_in_the_hugging_face_cache_is_used_without_downloading(
+        server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    root = {"HF_HUB_CACHE": tmp_path / "hf", "HF_HOME": tmp_path / "hf-home" / "hub",
+            "HOME": tmp_path / "home" / ".cache" / "huggingface" / "hub"}[variable]
+    monkeypatch.setenv(variable, str(root if variable == "HF_HUB_CACHE" else root.parent if variable == "HF_HOME"
+                                     else root.parents[2]))
+    assert hub.hf_cache_dir() == root
+    snapshot = hf_cache(root, V3, V3_FILES)
+    assert hub.fetch_model("deberta-v3-base") == snapshot
+    assert hub.fetch("deberta-v3-base", "spm.model") == snapshot / "spm.model"
+    monkeypatch.setenv("DEBERTA_OFFLINE", "1")  # offline too
+    assert hub.fetch_model("microsoft/deberta-v3-base") == snapshot
+    assert server.hits == []
+    assert not model_dir("deberta-v3-base").exists()
+
+
+def test_a_snapshot_with_safetensors_weights_is_complete(server: HubServer, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(4)}, str(tmp_path / "model.safetensors"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    files = {**V3_FILES, "model.safetensors": (tmp_path / "model.safetensors").read_bytes()}
+    del files["pytorch_model.bin"]
+    snapshot = hf_cache(tmp_path / "hf", V3, files)
+    assert hub.fetch_model("deberta-v3-base") == snapshot
+    assert server.hits == []
+
+
+def test_which_cache_wins(server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    for filename, data in V3_FILES.items():
+        server.add_file(V3, filename, data)
+    # An incomplete snapshot (no spm.model, as transformers may leave it) is not used: all is downloaded here.
+    snapshot = hf_cache(tmp_path / "hf", V3, {"config.json": CONFIG, "pytorch_model.bin": WEIGHTS})
+    assert hub.fetch_model("deberta-v3-base") == model_dir("deberta-v3-base")
+    assert server.count("pytorch_model.bin") == 1
+    # Once complete in both, this package's cache wins.
+    (snapshot / "spm.model").symlink_to(snapshot / "config.json")  # any file: never read when not used
+    assert hub.fetch_model("deberta-v3-base") == model_dir("deberta-v3-base")
+    # A damaged file in the Hugging Face cache is passed over with a warning.
+    damaged = hf_cache(tmp_path / "hf", "microsoft/deberta-v3-small", {**V3_FILES, "config.json": b"<html>portal"})
+    for filename, data in V3_FILES.items():
+        server.add_file("microsoft/deberta-v3-small", filename, data)
+    assert hub.fetch_model("deberta-v3-small") == model_dir("deberta-v3-small")
+    assert f"ignoring {damaged / 'config.json'} in the Hugging Face cache: it is an HTML page" in caplog.text
+    # A refs/main that is not a commit id is never followed as a path.
+    (tmp_path / "hf" / "models--microsoft--deberta-v3-xsmall" / "refs").mkdir(parents=True)
+    (tmp_path / "hf" / "models--microsoft--deberta-v3-xsmall" / "refs" / "main").write_text("../../../etc")
+    assert hub.hf_snapshot("deberta-v3-xsmall") is None
+
+
+def zip_truncated() -> bytes:
+    return WEIGHTS[: len(WEIGHTS) // 2]
+
+
+@pytest.mark.parametrize(("filename", "content", "problem"), [
+    ("config.json", b"<!DOCTYPE html><html>Sign in to the Wi-Fi</html>", "it is an HTML page"),
+    ("config.json", b'{"hidden_size": 32', "not valid JSON"),
+    ("config.json", b"[1, 2]", "not a JSON object but a list"),
+    ("config.json", b"\xff\xfe\x00", "not UTF-8"),
+    ("pytorch_model.bin", b"\x00" * 4096, "not a PyTorch file"),
+    ("pytorch_model.bin", zip_truncated(), "a truncated zip"),
+    ("spm.model", b"Not Found", "not a SentencePiece model"),
+], ids=["html", "torn-json", "json-list", "binary-json", "zeros", "truncated-zip", "spm-text"])
+def test_a_file_that_is_not_what_it_must_be_is_never_stored(
+        server: HubServer, filename: str, content: bytes, problem: str) -> None:
+    repo = V3 if filename == "spm.model" else BASE
+    name = "deberta-v3-base" if filename == "spm.model" else "base"
+    server.redirect_lfs = False  # a plain mirror: no SHA-256 to catch it
+    server.add_file(repo, filename, content)
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch(name, filename)
+    assert_one_line(err, f"{name}/{filename}", "corrupt", problem, "it was deleted")
+    assert leftovers(name) == []
+
+
+def test_a_safetensors_file_is_checked_for_its_header(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({"w": torch.zeros(8, 8)}, str(path))
+    assert hub.check_model_file(path) is None
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-10])
+    assert "a truncated safetensors file" in hub.check_model_file(path)
+    path.write_bytes(b"\xff" * 64)
+    assert "not a safetensors file" in hub.check_model_file(path)
+    path.write_bytes(b"")
+    assert hub.check_model_file(path) == "the file is empty"
+
+
+def test_a_legacy_torch_file_passes(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "pytorch_model.bin"
+    torch.save({"w": torch.zeros(2)}, path, _use_new_zipfile_serialization=False)
+    assert hub.check_model_file(path) is None
+    torch.save({"w": torch.zeros(2)}, path)
+    assert hub.check_model_file(path) is None
+
+
+def test_an_html_answer_is_refused_before_anything_is_written(server: HubServer) -> None:
+    server.html["config.json"] = 1
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "config.json")
+    assert_one_line(err, "base/config.json", "HTML page (Content-Type text/html)", "captive portal")
+    assert leftovers() == []
+    assert server.count("config.json") == 1  # not retried: a portal does not go away by asking again
+    server.redirect["pytorch_model.bin"] = "/portal"
+    with pytest.raises(hub.DownloadError, match=r"/portal answered with an HTML page"):
+        hub.fetch("base", "pytorch_model.bin")
+    server.redirect["pytorch_model.bin"] = f"/{BASE}/resolve/main/pytorch_model.bin"  # a loop
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "pytorch_model.bin")
+    assert_one_line(err, "base/pytorch_model.bin", "redirects", "in a loop or too often (HTTP 302)")
+    assert leftovers() == []
+
+
+def test_a_stored_html_page_is_downloaded_again_and_a_hand_placed_one_is_named(
+        server: HubServer, caplog: pytest.LogCaptureFixture) -> None:
+    # What an older version stored from a captive portal: recorded as downloaded, size matching.
+    path = hub.fetch("base", "config.json")
+    page = b"<html><body>login</body></html>"
+    path.write_bytes(page)
+    record = path.parent / ".hub" / "config.json.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "size": len(page)}))
+    assert hub.fetch("base", "config.json").read_bytes() == CONFIG
+    assert "config.json in the model cache is damaged (it is an HTML page" in caplog.text
+
+    by_hand = model_dir("large") / "config.json"
+    by_hand.parent.mkdir(parents=True)
+    by_hand.write_bytes(page)
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch_model("large")
+    assert_one_line(err, str(by_hand), "placed in the model cache by hand", "HTML page", "delete it")
+    assert by_hand.read_bytes() == page  # the user's file is not touched
+
+
+def test_force_replaces_a_damaged_file(server: HubServer) -> None:
+    path = hub.fetch("base", "config.json")
+    path.write_bytes(b'{"hidden_size": 1}')  # valid JSON, wrong content: only --force can tell
+    record = path.parent / ".hub" / "config.json.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "size": path.stat().st_size}))
+    assert hub.fetch("base", "config.json").read_bytes() != CONFIG
+    assert hub.fetch("base", "config.json", force=True).read_bytes() == CONFIG
+
+
+def test_a_failed_load_of_a_cached_file_names_it_and_the_fix(
+        server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = hub.fetch_model("base")
+    message = hub.cached_file_problem(folder / "config.json", ValueError("bad key 'x'\nsecond line"))
+    assert message == (f"{folder / 'config.json'} (model 'base' in the DeBERTa cache) is damaged: bad key 'x'; "
+                       "run 'python -m DeBERTa.apps.download base --force' to replace it")
+    with pytest.raises(hub.CachedFileError, match="is damaged: boom; run 'python -m DeBERTa.apps.download base"):
+        with hub.loading_cached(folder / "pytorch_model.bin"):
+            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="^boom$"):  # a file outside the caches: the error as it was
+        with hub.loading_cached(tmp_path / "pytorch_model.bin"):
+            raise RuntimeError("boom")
+    assert hub.cached_file_problem(tmp_path / "config.json") is None
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    snapshot = hf_cache(tmp_path / "hf", V3, {**V3_FILES, "config.json": b"{}"})
+    message = hub.cached_file_problem(snapshot / "config.json")
+    assert message.startswith(f"{snapshot / 'config.json'} (model 'deberta-v3-base' in the Hugging Face cache) "
+                              "is damaged: it could not be loaded; delete it from the Hugging Face cache, or run "
+                              "'python -m DeBERTa.apps.download deberta-v3-base --force'")
+
+
+def test_a_trickling_server_is_aborted_retried_and_resumed(server: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBERTA_DOWNLOAD_RATE_WINDOW", "0.3")  # the default is 20 s; the rule is the same
+    monkeypatch.setenv("DEBERTA_DOWNLOAD_RETRIES", "2")
+    server.trickle["pytorch_model.bin"] = 1  # 16 bytes per 50 ms: 320 bytes/s, under 1 KiB/s
+    started = time.monotonic()
+    assert hub.fetch("base", "pytorch_model.bin").read_bytes() == WEIGHTS
+    ranges = [hit.range for hit in server.hits if hit.kind == "cdn"]
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"  # resumed
+
+    server.trickle["bpe_encoder.bin"] = 10  # every try trickles: one line after DEBERTA_DOWNLOAD_RETRIES tries
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "bpe_encoder.bin")
+    assert_one_line(err, "after 2 tries", "under 1024 bytes/s (DEBERTA_DOWNLOAD_MIN_RATE)")
+    assert time.monotonic() - started < 10
+
+
+def test_a_reset_connection_is_retried(server: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.reset["config.json"] = 1
+    assert hub.fetch("base", "config.json").read_bytes() == CONFIG
+    monkeypatch.setenv("DEBERTA_DOWNLOAD_RETRIES", "2")
+    server.reset["pytorch_model.bin"] = 5
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "pytorch_model.bin")
+    assert_one_line(err, "after 2 tries")
+    assert server.count("pytorch_model.bin") == 2
+
+
+def test_a_process_waiting_for_the_lock_says_so(server: HubServer, caplog: pytest.LogCaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import filelock
+
+    monkeypatch.setattr(hub, "_LOCK_MESSAGE_EVERY_S", 0.1)
+    lock_path = model_dir() / ".hub" / "config.json.lock"
+    lock_path.parent.mkdir(parents=True)
+    holder = filelock.FileLock(lock_path)
+    holder.acquire()
+    result: list[Path] = []
+    waiter = threading.Thread(target=lambda: result.append(hub.fetch("base", "config.json")))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while "still waiting" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert f"waiting for another process to finish downloading {server.url}/{BASE}/resolve/main/config.json" \
+        in caplog.text
+    assert "still waiting for the download" in caplog.text
+    holder.release()
+    waiter.join(timeout=10)
+    assert result and result[0].read_bytes() == CONFIG
+
+
+@pytest.mark.parametrize("value", ["huggingface.co", "ftp://mirror/hf", "http://", "http://host:port",
+                                   "http://mirror local", "https://hub?x=1", "http://[::1"])
+def test_a_malformed_hub_url_is_one_line(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DEBERTA_MODEL_HUB", value)
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "config.json")
+    assert_one_line(err, f"DEBERTA_MODEL_HUB={value!r} is not the http(s) URL")
+
+
+@pytest.mark.parametrize(("variable", "value"), [("DEBERTA_DOWNLOAD_RETRIES", "0"), ("DEBERTA_DOWNLOAD_RETRIES", "x"),
+                                                 ("DEBERTA_DOWNLOAD_BACKOFF", "nan"),
+                                                 ("DEBERTA_DOWNLOAD_MIN_RATE", "-1"),
+                                                 ("DEBERTA_DOWNLOAD_RATE_WINDOW", "inf")])
+def test_bad_download_settings_are_one_line(server: HubServer, monkeypatch: pytest.MonkeyPatch,
+                                            variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(hub.DownloadError) as err:
+        hub.fetch("base", "config.json")
+    assert_one_line(err, f"{variable}={value!r} must be")
+    assert server.hits == []

@@ -19,26 +19,33 @@ groups runs by task and model, and writes into ``--output``:
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import math
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
+from DeBERTa.apps import cli
 from DeBERTa.apps.tasks import get_task
+from DeBERTa.deberta import extras
 from DeBERTa.deberta.errors import DeBERTaError
+
+if TYPE_CHECKING:  # matplotlib is imported where the figures are drawn: without it, one line says what to install
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+logger = logging.getLogger(__name__)
 
 
 class ReportError(DeBERTaError):
@@ -233,9 +240,14 @@ def load_run(run_dir: Path) -> Run:
 
     metrics_path = run_dir / "metrics.jsonl"
     try:
-        lines = metrics_path.read_text(encoding="utf-8").splitlines()
+        text = metrics_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"cannot read {metrics_path}: {err}") from err
+        raise ReportError(f"cannot read {metrics_path}: {err.strerror if isinstance(err, OSError) else err}") from err
+    lines = text.splitlines()
+    if lines and not text.endswith("\n") and not _is_json(lines[-1]):
+        # A run killed (or still running) mid-write leaves a torn last line: the records before it stand.
+        logger.warning("%s: the last line is torn (a run stopped while writing it); left out", metrics_path)
+        lines.pop()
     for number, line in enumerate(lines, start=1):
         if line.strip():
             _add_record(run, line, f"{metrics_path} line {number}")
@@ -252,6 +264,14 @@ def load_run(run_dir: Path) -> Run:
                 if metrics:
                     run.final[str(split)] = metrics
     return run
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _add_record(run: Run, line: str, where: str) -> None:
@@ -475,16 +495,30 @@ _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:
 _SPLIT_STYLES = ("-", "--", ":", "-.")
 
 
+def require_matplotlib() -> None:
+    """Raise :class:`~DeBERTa.deberta.extras.MissingExtraError` naming ``pip install "deberta[report]"`` when
+    matplotlib (the figures) is missing."""
+    extras.require("matplotlib", "report", "the report's figures")
+
+
+def _new_figure(**kwargs: Any) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _save(figure: Figure, path: Path) -> None:
     # The Agg canvas through matplotlib's object API, not pyplot: no global backend to switch, no GUI,
     # nothing left open in the program that called make_report.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     figure.savefig(path, dpi=110)
 
 
 def plot_curves(task: str, rows: Sequence[Row], runs: Sequence[Run], path: Path) -> None:
     """Training loss and dev metric by step, one line (per split) per run, into a PNG at ``path``."""
-    figure = Figure(figsize=(11, 4.4), layout="constrained")
+    figure = _new_figure(figsize=(11, 4.4), layout="constrained")
     loss_axes, metric_axes = figure.subplots(1, 2)
     figure.suptitle(f"{task}: learning curves", fontsize=13)
     main = rows[0]
@@ -493,12 +527,13 @@ def plot_curves(task: str, rows: Sequence[Row], runs: Sequence[Run], path: Path)
     for index, run in enumerate(runs):
         color = _COLORS[index % len(_COLORS)]
         label = f"{run.label} · {run.model}" if several_models else run.label
-        if run.train_loss:
-            steps, losses = zip(*run.train_loss, strict=True)
+        finite_losses = [(step, loss) for step, loss in run.train_loss if math.isfinite(loss)]
+        if finite_losses:
+            steps, losses = zip(*finite_losses, strict=True)
             loss_axes.plot(steps, losses, color=color, linewidth=1.4, label=label)
         for split_index, split in enumerate(main.splits):
             points = [(step, values[main.metric] * scale) for step, values in run.evals.get(split, [])
-                      if main.metric in values]
+                      if main.metric in values and math.isfinite(values[main.metric] * scale)]
             if not points:
                 continue
             steps, values = zip(*points, strict=True)
@@ -544,7 +579,7 @@ def plot_tasks(rows: Sequence[Row], path: Path) -> None:
             large.append(row.paper_large[index] if row.paper_large else None)
 
     width = 0.26
-    figure = Figure(figsize=(max(5.5, 1.4 * len(names) + 3.0), 4.8), layout="constrained")
+    figure = _new_figure(figsize=(max(5.5, 1.4 * len(names) + 3.0), 4.8), layout="constrained")
     axes = figure.subplots()
     series = (
         ("ours (mean ± std)", "tab:blue", ours),
@@ -572,13 +607,16 @@ def plot_tasks(rows: Sequence[Row], path: Path) -> None:
     axes.set_ylim(lowest - 5 if lowest < 0 else 0, 108)
     axes.grid(True, axis="y", alpha=0.3)
     # Legend entries drawn by hand: a series without any bar (no base numbers) must still show its colour.
+    from matplotlib.patches import Patch
+
     handles = [Patch(color=color, label=label) for label, color, _ in series]
     axes.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(figure, path)
 
 
 def _present(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)
+    # NaN or infinity (a diverged run) has no bar: matplotlib cannot draw it.
+    return value is not None and math.isfinite(value)
 
 
 def _chart_rows(rows: Sequence[Row]) -> list[Row]:
@@ -600,7 +638,9 @@ def make_report(
     """Read the run folders in or under ``run_dirs`` and write report.md and PNGs into ``output_dir``.
 
     Returns the path of report.md. Raises :class:`ReportError` (a :class:`DeBERTaError`) when no run
-    folder is found or a file cannot be read; runs without an evaluation are listed as incomplete.
+    folder is found, a file cannot be read, ``output_dir`` cannot be written, or matplotlib is missing;
+    runs without an evaluation are listed as incomplete. All or nothing: the files are drawn in a scratch
+    folder inside ``output_dir`` and moved into place at the end; a failure leaves ``output_dir`` as it was.
     """
     return _write_report(run_dirs, Path(output_dir), title)[0]
 
@@ -608,7 +648,50 @@ def make_report(
 def _write_report(run_dirs: Sequence[str | Path], output: Path, title: str) -> tuple[Path, list[Path]]:
     """:func:`make_report`, also returning the figures it wrote (the CLI lists them)."""
     runs = [load_run(path) for path in find_run_dirs(run_dirs)]
-    output.mkdir(parents=True, exist_ok=True)
+    require_matplotlib()
+    if output.exists() and not output.is_dir():
+        raise ReportError(f"the output {output} is a file, not a folder; choose another --output")
+    created = _missing_parents(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=output))
+    except OSError as err:
+        _remove_created(created)
+        raise ReportError(f"cannot write the report into {output} ({err.strerror or err}); choose another "
+                          "--output") from err
+    try:
+        report, figures = _draw_report(runs, scratch, title)
+        for path in [*figures, report]:
+            os.replace(path, output / path.name)
+    except OSError as err:
+        _remove_created(created)
+        raise ReportError(f"cannot write the report into {output} ({err.strerror or err}); choose another "
+                          "--output") from err
+    except BaseException:
+        _remove_created(created)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return output / report.name, [output / figure.name for figure in figures]
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, innermost first: what a failure must remove."""
+    missing = []
+    for path in (folder, *folder.absolute().parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
+def _remove_created(folders: list[Path]) -> None:
+    if folders:
+        shutil.rmtree(folders[-1], ignore_errors=True)
+
+
+def _draw_report(runs: Sequence[Run], output: Path, title: str) -> tuple[Path, list[Path]]:
+    """report.md and the figures of ``runs``, written into ``output``."""
     rows = summarize(runs)
     complete = [run for run in runs if run.complete]
     incomplete = [run for run in runs if not run.complete]
@@ -657,7 +740,8 @@ def _write_report(run_dirs: Sequence[str | Path], output: Path, title: str) -> t
         lines.append("")
 
     report = output / "report.md"
-    report.write_text("\n".join(lines), encoding="utf-8")
+    # surrogateescape: a run folder's name that is not UTF-8 is written back as the bytes it was.
+    report.write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
     return report, figures
 
 
@@ -685,9 +769,8 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry; returns the exit status (2 for a user-facing error)."""
-    parser = argparse.ArgumentParser(
+def build_parser() -> cli.OneLineErrorParser:
+    parser = cli.OneLineErrorParser(
         prog="python -m DeBERTa.apps.report",
         description="Report dev results of training runs (mean ± std over seeds) against the DeBERTa paper, "
         "as report.md and PNG figures.",
@@ -698,18 +781,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where to write report.md and the PNGs (default: report/ in the common "
                         "parent of the RUN_DIRs)")
     parser.add_argument("--title", default="DeBERTa results", help="the report's heading")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cli.configure_logging()
+    require_matplotlib()  # before looking at any run: a missing extra is the first thing to say
+    # The title is the report's first line: a control character or a byte that is not UTF-8 would break it.
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in args.title):
+        raise ReportError(f"--title {args.title!r} holds a control character or is not valid UTF-8 text")
     common_parent = os.path.commonpath([os.path.abspath(path) for path in args.run_dirs])
     output = args.output or os.path.join(common_parent, "report")
-    try:
-        report, figures = _write_report(args.run_dirs, Path(output), args.title)
-    except DeBERTaError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    report, figures = _write_report(args.run_dirs, Path(output), args.title)
     print(f"report: {report}")
     for figure in figures:
         print(f"figure: {figure}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry; returns the exit status (2 for a user-facing error)."""
+    return cli.run(_main, argv)
 
 
 if __name__ == "__main__":

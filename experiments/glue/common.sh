@@ -84,6 +84,12 @@ glue_yaml_number() {
 
 glue_yaml_string() { local s=${1//\'/\'\'}; echo "'$s'"; }
 
+# A value written into recipe.yaml as a string: a control character (a newline is folded into a space
+# by YAML, or ends the value) is refused before anything is written.
+glue_check_text() {
+  [[ $2 != *[[:cntrl:]]* ]] || glue_die "$1 holds a control character: $(printf '%q' "$2")"
+}
+
 # GPUs this process may use: CUDA_VISIBLE_DEVICES when set (empty or -1 means none), else nvidia-smi.
 glue_visible_gpus() {
   if [[ -n ${CUDA_VISIBLE_DEVICES+set} ]]; then
@@ -147,6 +153,15 @@ glue_main() {
   local fp16=${FP16:-$((gpus > 0 ? 1 : 0))}
   case "$fp16" in 1|true) fp16=true ;; 0|false) fp16=false ;; *) glue_die "FP16 must be 1 or 0 (got '$fp16')" ;; esac
 
+  # DUMP_INTERVAL becomes a YAML number: digits only (at most 9, no overflow), at least 1.
+  local dump_interval=${DUMP_INTERVAL:-}
+  if [[ -n $dump_interval ]] && { [[ ! $dump_interval =~ ^[0-9]{1,9}$ ]] || ((10#$dump_interval < 1)); }; then
+    glue_die "DUMP_INTERVAL must be a positive integer (got $(printf '%q' "$dump_interval"))"
+  fi
+  glue_check_text "DATA_DIR" "$task_data"
+  glue_check_text "OUTPUT_DIR" "$output_dir"
+  glue_check_text "INIT_MODEL/MNLI_MODEL" "$init_model"
+
   local nnodes=${NNODES:-1}
   if ! glue_is_uint "$nnodes" || ((nnodes < 1)); then glue_die "NNODES must be a positive integer (got '$nnodes')"; fi
 
@@ -172,7 +187,7 @@ glue_main() {
     echo "fp16: $fp16"
     echo "seed: $seed"
     echo "tag: $(glue_yaml_string "$TASK-$model")"
-    if [[ -n ${DUMP_INTERVAL:-} ]]; then echo "dump_interval: $DUMP_INTERVAL"; fi
+    if [[ -n $dump_interval ]]; then echo "dump_interval: $((10#$dump_interval))"; fi
   )
 
   local cmd=()
