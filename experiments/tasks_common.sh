@@ -1,0 +1,221 @@
+# shellcheck shell=bash
+# Shared by the scripts of the tasks beyond GLUE (ner/, squad/, race/, swag/): each sets its task, its data
+# folder and its table of recipes, then calls task_main "$@". Like glue/common.sh (whose helpers it uses),
+# it writes the recipe as recipe.yaml into the run folder and starts the training app on it: torchrun over
+# the visible GPUs (and nodes), or one process on the CPU. The environment settings are the same.
+#
+# A task script sets:
+#   TASK           the app's task name (NER, SQuAD, SQuAD2, RACE, SWAG); also its folder under $DATA_DIR
+#   RECIPES        one line per model: "model max_seq_len epochs learning_rate batch warmup cls_drop_out"
+#   EXTRA_OPTIONS  (optional) "key: value" YAML lines every model's recipe adds (doc_stride, ...)
+#   INIT_SUFFIX    (optional) appended to the model name to make the starting model (RACE: _mnli)
+#   RECIPE_NOTE    (optional) where the recipe comes from, shown by --help
+#   DATA_HINT      how to get the data (shown when the data folder is missing)
+
+# shellcheck source-path=SCRIPTDIR source=glue/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/glue/common.sh"
+
+task_usage() {
+  local script
+  script=$(basename "$0")
+  cat <<USAGE
+Usage: ./$script [--dry-run] MODEL [trainer options ...]
+
+Fine-tune DeBERTa on $TASK: write the recipe as recipe.yaml into the run folder and run
+'python -m DeBERTa.apps.train --config recipe.yaml' under torchrun, one process per visible GPU (fp16),
+or as one process on the CPU when there is no GPU.
+
+MODEL: $(task_model_names)
+USAGE
+  if [[ -n ${INIT_SUFFIX:-} ]]; then
+    echo "  The recipe starts from that model fine-tuned on MNLI (MODEL$INIT_SUFFIX; INIT_MODEL changes it)."
+  fi
+  if [[ -n ${RECIPE_NOTE:-} ]]; then printf '\n%s\n' "$RECIPE_NOTE"; fi
+  echo
+  echo "Recipe:"
+  printf '  %-7s %-12s %-7s %-14s %-6s %-7s %s\n' model max_seq_len epochs learning_rate batch warmup cls_drop_out
+  local line
+  for line in "${RECIPES[@]}"; do
+    # shellcheck disable=SC2086  # the recipe line is split into its columns on purpose
+    printf '  %-7s %-12s %-7s %-14s %-6s %-7s %s\n' $line
+  done
+  if [[ -n ${EXTRA_OPTIONS:-} ]]; then
+    echo "  and for every model:"
+    printf '%s\n' "$EXTRA_OPTIONS" | sed 's/^/    /'
+  fi
+  cat <<USAGE
+(warmup: updates when 1 or more, else a proportion of all updates)
+
+Options:
+  --dry-run   print the recipe and the command; write and run nothing
+  -h, --help  show this help
+Trainer options after MODEL are passed on and override the recipe (e.g. --num_train_epochs 1).
+
+Environment:
+  DATA_DIR      data folder: reads \$DATA_DIR/$TASK (default: /data, the container's data volume)
+  OUTPUT_DIR    run folder (default: \$DATA_DIR/runs/$TASK-MODEL-seedSEED)
+  SEED          random seed (default: 1234)
+  NUM_GPUS      processes per node (default: the visible GPUs, CUDA_VISIBLE_DEVICES respected; 0: CPU)
+  FP16          1 or 0 (default: 1 with GPUs, 0 on the CPU)
+  INIT_MODEL    starting model instead of the recipe's (a name, a pre-trained folder or a checkpoint)
+  DUMP_INTERVAL updates between evaluations (default: the app's; it also evaluates after every epoch)
+  NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT (default 29500) or RDZV_ENDPOINT (HOST:PORT), and
+  optionally RDZV_BACKEND, RDZV_ID
+                multi-node training: run the same command on every node with its own NODE_RANK
+  PYTHON, TORCHRUN   the interpreter and launcher (default: python3, torchrun)
+USAGE
+}
+
+task_model_names() {
+  local line names=()
+  for line in "${RECIPES[@]}"; do names+=("${line%% *}"); done
+  echo "${names[*]}"
+}
+
+task_main() {
+  local dry_run=0
+  while (($#)); do
+    case "$1" in
+      --dry-run) dry_run=1; shift ;;
+      -h|--help) task_usage; exit 0 ;;
+      -*) glue_die "unknown option '$1' before MODEL (see --help)" ;;
+      *) break ;;
+    esac
+  done
+  (($#)) || { task_usage >&2; exit 2; }
+  local model=$1
+  shift
+  local extra_args=("$@")
+
+  local line recipe=""
+  for line in "${RECIPES[@]}"; do
+    [[ ${line%% *} == "$model" ]] && recipe=$line
+  done
+  [[ -n $recipe ]] || glue_die "unknown model '$model' for $TASK; choose one of: $(task_model_names)"
+  local max_seq_len epochs learning_rate batch warmup cls_drop_out
+  read -r _ max_seq_len epochs learning_rate batch warmup cls_drop_out <<<"$recipe"
+
+  local seed=${SEED:-1234}
+  glue_is_uint "$seed" || glue_die "SEED must be a non-negative integer (got '$seed')"
+  local data_root=${DATA_DIR:-/data}
+  local task_data=$data_root/$TASK
+  local output_dir=${OUTPUT_DIR:-$data_root/runs/$TASK-$model-seed$seed}
+  local init_model=${INIT_MODEL:-$model${INIT_SUFFIX:-}}
+
+  local gpus=${NUM_GPUS:-$(glue_visible_gpus)}
+  glue_is_uint "$gpus" || glue_die "NUM_GPUS must be a non-negative integer (got '$gpus')"
+  local fp16=${FP16:-$((gpus > 0 ? 1 : 0))}
+  case "$fp16" in 1|true) fp16=true ;; 0|false) fp16=false ;; *) glue_die "FP16 must be 1 or 0 (got '$fp16')" ;; esac
+  # DUMP_INTERVAL becomes a YAML number: digits only (at most 9, no overflow), at least 1.
+  local dump_interval=${DUMP_INTERVAL:-}
+  if [[ -n $dump_interval ]] && { [[ ! $dump_interval =~ ^[0-9]{1,9}$ ]] || ((10#$dump_interval < 1)); }; then
+    glue_die "DUMP_INTERVAL must be a positive integer (got $(printf '%q' "$dump_interval"))"
+  fi
+  glue_check_text "DATA_DIR" "$task_data"
+  glue_check_text "OUTPUT_DIR" "$output_dir"
+  glue_check_text "INIT_MODEL" "$init_model"
+  local nnodes=${NNODES:-1}
+  if ! glue_is_uint "$nnodes" || ((nnodes < 1)); then glue_die "NNODES must be a positive integer (got '$nnodes')"; fi
+
+  local recipe_file=$output_dir/recipe.yaml
+  local yaml
+  yaml=$(
+    echo "# $TASK $model: the recipe of $(basename "$0")"
+    echo "task_name: $(glue_yaml_string "$TASK")"
+    echo "do_train: true"
+    echo "do_eval: true"
+    echo "do_predict: true"
+    echo "data_dir: $(glue_yaml_string "$task_data")"
+    echo "output_dir: $(glue_yaml_string "$output_dir")"
+    echo "init_model: $(glue_yaml_string "$init_model")"
+    echo "max_seq_len: $max_seq_len"
+    echo "num_train_epochs: $(glue_yaml_number "$epochs")"
+    echo "learning_rate: $(glue_yaml_number "$learning_rate")"
+    echo "train_batch_size: $batch"
+    echo "eval_batch_size: 128"
+    echo "predict_batch_size: 128"
+    echo "warmup: $(glue_yaml_number "$warmup")"
+    echo "cls_drop_out: $(glue_yaml_number "$cls_drop_out")"
+    if [[ -n ${EXTRA_OPTIONS:-} ]]; then printf '%s\n' "$EXTRA_OPTIONS"; fi
+    echo "fp16: $fp16"
+    echo "seed: $seed"
+    echo "tag: $(glue_yaml_string "$TASK-$model")"
+    if [[ -n $dump_interval ]]; then echo "dump_interval: $((10#$dump_interval))"; fi
+  )
+
+  local cmd=()
+  if ((gpus == 0 && nnodes == 1)); then
+    cmd=("${PYTHON:-python3}" -m DeBERTa.apps.train)
+  elif ((nnodes == 1)); then
+    # --standalone: a private rendezvous on a free port, so two jobs on one machine do not collide.
+    cmd=("${TORCHRUN:-torchrun}" --standalone --nproc_per_node "$gpus" -m DeBERTa.apps.train)
+  else
+    [[ -n ${NODE_RANK:-} ]] || glue_die "NNODES=$nnodes needs NODE_RANK (0 to $((nnodes - 1)), different on every node)"
+    if ! glue_is_uint "$NODE_RANK" || ((NODE_RANK >= nnodes)); then
+      glue_die "NODE_RANK must be 0 to $((nnodes - 1)) (got '$NODE_RANK')"
+    fi
+    local endpoint=${RDZV_ENDPOINT:-}
+    if [[ -z $endpoint ]]; then
+      [[ -n ${MASTER_ADDR:-} ]] || glue_die "NNODES=$nnodes needs MASTER_ADDR (the host of node 0) or RDZV_ENDPOINT (HOST:PORT)"
+      endpoint=$MASTER_ADDR:${MASTER_PORT:-29500}
+    fi
+    cmd=("${TORCHRUN:-torchrun}" --nproc_per_node "$((gpus > 0 ? gpus : 1))" --nnodes "$nnodes"
+      --node_rank "$NODE_RANK" --rdzv_endpoint "$endpoint")
+    if [[ -n ${RDZV_BACKEND:-} ]]; then
+      cmd+=(--rdzv_backend "$RDZV_BACKEND" --rdzv_id "${RDZV_ID:-deberta-$TASK-$model-seed$seed}")
+    fi
+    cmd+=(-m DeBERTa.apps.train)
+  fi
+  cmd+=(--config "$recipe_file" "${extra_args[@]}")
+
+  if ((dry_run)); then
+    echo "# $recipe_file"
+    echo "$yaml"
+    echo "# command"
+    glue_quote "${cmd[@]}"
+    return 0
+  fi
+
+  [[ -d $task_data ]] || glue_die "no $TASK data in $task_data; ${DATA_HINT:-see the README} (or set DATA_DIR)"
+  mkdir -p "$output_dir" || glue_die "cannot create the run folder $output_dir"
+  if ! { printf '%s\n' "$yaml" >"$recipe_file.tmp" && mv "$recipe_file.tmp" "$recipe_file"; }; then
+    glue_die "cannot write $recipe_file"
+  fi
+  echo "$(basename "$0"): $(glue_quote "${cmd[@]}")" >&2
+  exec "${cmd[@]}"
+}
+
+# ----- downloads ------------------------------------------------------------------------------------------
+# task_fetch URL FILE CHECK...: download URL (curl, else Python) to FILE.partial, run the command CHECK with
+# FILE.partial appended (it prints the reason and fails for a wrong file), then rename it to FILE. An
+# existing FILE that passes CHECK is kept: on an offline machine, copy the files in by hand.
+task_fetch() {
+  local url=$1 file=$2
+  shift 2
+  if [[ -f $file ]] && "$@" "$file" >/dev/null 2>&1; then
+    echo "$(basename "$0"): $file is already there"
+    return 0
+  fi
+  echo "$(basename "$0"): downloading $url"
+  local err
+  if command -v curl >/dev/null 2>&1; then
+    err=$(curl --fail --location --silent --show-error --connect-timeout 20 --retry 2 \
+      --output "$file.partial" "$url" 2>&1) || {
+      rm -f "$file.partial"
+      glue_die "cannot download $url (${err##*$'\n'}); copy $(basename "$file") into $(dirname "$file")/ by hand and run this again"
+    }
+  else
+    err=$(python3 -c 'import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=20) as response, open(sys.argv[2], "wb") as out:
+    shutil.copyfileobj(response, out)' "$url" "$file.partial" 2>&1) || {
+      rm -f "$file.partial"
+      glue_die "cannot download $url (${err##*$'\n'}); copy $(basename "$file") into $(dirname "$file")/ by hand and run this again"
+    }
+  fi
+  local reason
+  reason=$("$@" "$file.partial" 2>&1) || {
+    rm -f "$file.partial"
+    glue_die "$url: ${reason##*$'\n'}; not using it"
+  }
+  mv "$file.partial" "$file"
+}
