@@ -256,23 +256,18 @@ def test_encode_batch_matches_encode(tokenizer: GPT2Tokenizer) -> None:
         tokenizer.encode("a", "b", max_seq_len=2)
 
 
-def _bert_truncate(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
-    """BERT's _truncate_seq_pair, written as the loop it is."""
-    while len_a + len_b > budget:
-        if len_a > len_b:
-            len_a -= 1
-        else:
-            len_b -= 1
-    return len_a, len_b
-
-
-def test_pair_truncation_matches_bert_loop(tokenizer: GPT2Tokenizer) -> None:
+def test_pair_truncation_matches_transformers(tokenizer: GPT2Tokenizer, saved_dir: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    reference = transformers.AutoTokenizer.from_pretrained(str(saved_dir))  # tokenizers' longest_first
     word_ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" a"))
     assert len(word_ids) == 1  # ' a' is one piece, so n repeats give n tokens
-    for len_a, len_b, max_seq_len in itertools.product(range(7), range(7), range(3, 12)):
+    # From 1: transformers takes an empty second text for no pair at all.
+    for len_a, len_b, max_seq_len in itertools.product(range(1, 8), range(1, 8), range(3, 12)):
         encoding = tokenizer.encode(" a" * len_a, " b" * len_b, max_seq_len=max_seq_len)
-        kept_a, kept_b = _bert_truncate(len_a, len_b, max_seq_len - 3)
-        assert encoding.token_type_ids == [0] * (kept_a + 2) + [1] * (kept_b + 1), (len_a, len_b, max_seq_len)
+        theirs = reference(" a" * len_a, " b" * len_b, truncation="longest_first", max_length=max_seq_len)
+        assert encoding == Encoding(theirs["input_ids"], theirs["token_type_ids"], theirs["attention_mask"]), (
+            len_a, len_b, max_seq_len,
+        )  # fmt: skip
 
 
 def test_truncation_keeps_the_start_of_each_segment(tokenizer: GPT2Tokenizer) -> None:
@@ -336,7 +331,10 @@ def test_save_pretrained_writes_both_formats(
     small_tokenizer: GPT2Tokenizer, small_saved_dir: Path, small_gpt2_files: tuple[Path, Path]
 ) -> None:
     tokenizer, saved_dir = small_tokenizer, small_saved_dir
-    assert {p.name for p in saved_dir.iterdir()} == {"bpe_encoder.bin", "vocab.json", "merges.txt"}
+    assert {p.name for p in saved_dir.iterdir()} == {
+        "bpe_encoder.bin", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json",
+    }  # fmt: skip
     content = torch.load(saved_dir / "bpe_encoder.bin", weights_only=True)
     assert set(content) == {"encoder", "vocab", "dict_map"}
     assert content["encoder"] == json.loads(small_gpt2_files[0].read_text(encoding="utf-8"))

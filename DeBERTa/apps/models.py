@@ -3,7 +3,8 @@
 A source is a model name (fetched into the cache), a pre-trained folder in either layout, a weights file
 with its config beside it, a checkpoint of the training app, or a training run folder, which stands for
 its best checkpoint (else its newest). The tokenizer comes with the model: from its folder when it holds
-a vocabulary, else the official one.
+one (``spm.model`` or a GPT-2 vocabulary, see :func:`DeBERTa.deberta.load_tokenizer`), else the official
+GPT-2 vocabulary of DeBERTa v1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import os
 from pathlib import Path
 
 from DeBERTa.deberta import pretrained
-from DeBERTa.deberta.tokenizer import BPE_ENCODER_FILE, HF_MERGES_FILE, HF_VOCAB_FILE, GPT2Tokenizer, TokenizerError
+from DeBERTa.deberta.spm_tokenizer import SPM_MODEL_FILE
+from DeBERTa.deberta.tokenizer import GPT2Tokenizer, TokenizerError
+from DeBERTa.deberta.tokenizer_loader import Tokenizer, detect_vocab_type
+from DeBERTa.deberta.tokenizer_loader import load_tokenizer as resolve_tokenizer
 
 from . import records
 
@@ -30,17 +34,27 @@ def resolve_source(name_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_tokenizer(vocab: str | os.PathLike[str] | None, source: Path | None, *, option: str) -> GPT2Tokenizer:
-    """``vocab`` when given (its command-line ``option`` names it in errors), else the vocabulary in the folder
-    of ``source`` (``bpe_encoder.bin``, or ``vocab.json`` + ``merges.txt``), else the official one."""
+def load_tokenizer(vocab: str | os.PathLike[str] | None, source: Path | None, *, option: str,
+                   vocab_type: str | None = None) -> Tokenizer:
+    """The tokenizer the model needs, through the library's one resolver (:func:`DeBERTa.deberta.load_tokenizer`).
+
+    ``vocab`` when given (a folder, an ``spm.model`` or ``bpe_encoder.bin`` file, or a model name; its
+    command-line ``option`` names it in errors); else the tokenizer in the folder of ``source``; else, for a
+    source without one, the official GPT-2 vocabulary of DeBERTa v1 (not with ``vocab_type`` spm: that is an
+    error). ``vocab_type`` (``auto``/None, ``gpt2``, ``spm``) insists on one kind of tokenizer.
+    """
     if vocab is not None:
-        if not Path(vocab).exists():
-            raise TokenizerError(f"{option} {vocab}: no such file or folder")
-        return GPT2Tokenizer(vocab)
+        try:
+            return resolve_tokenizer(vocab, vocab_type)
+        except TokenizerError as err:
+            raise TokenizerError(f"{option}: {err}") from None
     if source is not None:
         folder = source if source.is_dir() else source.parent
-        if (folder / BPE_ENCODER_FILE).is_file() or ((folder / HF_VOCAB_FILE).is_file()
-                                                      and (folder / HF_MERGES_FILE).is_file()):
-            return GPT2Tokenizer(folder)
+        if detect_vocab_type(folder) is not None:
+            return resolve_tokenizer(folder, vocab_type)
+        if vocab_type == "spm":
+            raise TokenizerError(f"vocab_type spm, but {folder} holds no {SPM_MODEL_FILE}: give one with {option}")
         logger.info("no vocabulary beside %s: using the official DeBERTa vocabulary", source)
+    elif vocab_type == "spm":
+        raise TokenizerError(f"vocab_type spm needs a SentencePiece model: give one with {option}")
     return GPT2Tokenizer()

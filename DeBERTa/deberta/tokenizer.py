@@ -11,6 +11,10 @@ DeBERTa (v1) reuses GPT-2's byte-level BPE but numbers the pieces its own way:
 So ``tokenize(text)`` gives GPT-2 ids as strings (the "tokens"), ``convert_tokens_to_ids`` maps them to
 DeBERTa ids, and ``encode``/``encode_batch`` do both at once in the ``tokenizers`` library (Rust).
 
+What every DeBERTa tokenizer shares (this one and :class:`~DeBERTa.deberta.SPMTokenizer`) is here too:
+:class:`TokenizerBase` makes the model inputs (``[CLS] A [SEP] B [SEP]``, type ids, pair truncation) and,
+on request, each token's character span and word (:class:`TextEncoding`, :class:`EncodingWithOffsets`).
+
 Files: the original ``bpe_encoder.bin`` (a torch-saved dict with ``encoder`` = GPT-2 token -> GPT-2 id,
 ``vocab`` = BPE merges, ``dict_map`` = (GPT-2 id as string, count) pairs), always read with
 ``weights_only=True``; or Hugging Face's ``vocab.json`` (BPE token string -> DeBERTa id) + ``merges.txt``.
@@ -18,32 +22,42 @@ Files: the original ``bpe_encoder.bin`` (a torch-saved dict with ``encoder`` = G
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import importlib.util
+import io
 import itertools
 import json
+import logging
 import os
+import re
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias, overload
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from .errors import DeBERTaError
 
 __all__ = [
     "BPEVocabulary",
     "Encoding",
+    "EncodingWithOffsets",
     "GPT2Tokenizer",
+    "TextEncoding",
+    "TokenizerBase",
     "TokenizerError",
     "build_vocab",
     "gpt2_bpe_files",
     "load_vocabulary",
 ]
+
+logger = logging.getLogger(__name__)
 
 PAD, CLS, SEP, UNK, MASK = "[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"
 _LEADING_SPECIALS = (PAD, CLS, SEP, UNK)
@@ -51,6 +65,15 @@ _LEADING_SPECIALS = (PAD, CLS, SEP, UNK)
 BPE_ENCODER_FILE = "bpe_encoder.bin"
 HF_VOCAB_FILE = "vocab.json"
 HF_MERGES_FILE = "merges.txt"
+HF_TOKENIZER_FILE = "tokenizer.json"
+HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+HF_SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+
+# The special-token roles as transformers names them, for tokenizer_config.json / special_tokens_map.json.
+HF_SPECIAL_TOKENS = {
+    "bos_token": CLS, "eos_token": SEP, "unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS,
+    "mask_token": MASK,
+}
 
 # GPT-2's end-of-text token is the one entry of its encoder that is neither a byte nor a merge product;
 # it follows the merges (id 50256), which lets a vocab.json + merges.txt pair recover the GPT-2 ids.
@@ -58,7 +81,7 @@ _GPT2_END_OF_TEXT = "<|endoftext|>"
 
 # Bumped whenever tokenization output could change for the same files, so feature caches keyed by
 # ``GPT2Tokenizer.fingerprint`` are not reused across such a change.
-_FINGERPRINT_VERSION = "deberta-gpt2-bpe/1"
+_FINGERPRINT_VERSION = "deberta-gpt2-bpe/2"  # 2: pair truncation as transformers' longest_first
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
 VocabSource: TypeAlias = "PathLike | tuple[PathLike, PathLike] | BPEVocabulary | None"
@@ -74,6 +97,97 @@ class Encoding(NamedTuple):
     input_ids: list[int]
     token_type_ids: list[int]  # 0 for [CLS], A and its [SEP]; 1 for B and the final [SEP]
     attention_mask: list[int]  # all 1: padding is the collator's job
+
+
+class EncodingWithOffsets(NamedTuple):
+    """An :class:`Encoding` that also says where each token came from (``return_offsets=True``).
+
+    ``offsets[i]`` is token i's character span in its own text (A for type id 0, B for type id 1), as in
+    :class:`TextEncoding`, and (0, 0) for ``[CLS]``/``[SEP]``; ``word_ids[i]`` its word in that text, None
+    for ``[CLS]``/``[SEP]``.
+    """
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    attention_mask: list[int]
+    offsets: list[tuple[int, int]]
+    word_ids: list[int | None]
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """The tokens of one text, without special tokens or truncation, and where each came from.
+
+    ``text[start:end]`` for ``offsets[i]`` is the original text of token i: for a token that starts a word
+    (GPT-2's ``Ġ``, SentencePiece's ``▁``) the span begins at the word, after the whitespace the marker
+    stands for; a token that is whitespace alone keeps the whitespace it came from. A token that holds part
+    of a character (GPT-2's bytes, SentencePiece's byte fallback, one of the pieces NFKC makes of '⅓') spans
+    that whole character, so the spans of neighbours may overlap or repeat. SentencePiece normalises text
+    (NFKC for DeBERTa v2/v3: ``ﬁ`` → ``fi``), so there the span is the original characters, which
+    normalise to the token's text.
+
+    ``word_ids[i]`` is the number (from 0) of the word of ``text`` token i starts in, a word being a maximal
+    run of non-whitespace characters (``text.split()``); a whitespace token counts to the word after it
+    (the last word at the end of the text), and -1 only when the text has no word at all.
+    """
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    word_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_WORD = re.compile(r"\S+")
+
+
+def word_ids_of(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """The :attr:`TextEncoding.word_ids` of tokens with these (trimmed) spans in ``text``."""
+    words = [match.span() for match in _WORD.finditer(text)]
+    if not words:
+        return [-1] * len(offsets)
+    starts = [start for start, _ in words]
+    result = []
+    for start, _ in offsets:
+        index = bisect.bisect_right(starts, start) - 1  # the last word starting at or before the token
+        if index < 0 or start >= words[index][1]:
+            index = min(index + 1, len(words) - 1)  # whitespace: the next word (or the last one)
+        result.append(index)
+    return result
+
+
+def read_tokenizer_config(folder: Path) -> dict[str, Any]:
+    """The ``tokenizer_config.json`` of a folder (``{}`` when there is none): ``vocab_type``, ``do_lower_case``,
+    ``split_by_punct``, … as the released models and transformers write them."""
+    path = folder / HF_TOKENIZER_CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TokenizerError(f"cannot read tokenizer config {path}: {err}") from None
+    if not isinstance(config, dict):
+        raise TokenizerError(f"{path} is not a JSON object")
+    return config
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and one ``os.replace``."""
+    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, content: Any) -> None:
+    """``content`` as indented JSON with sorted keys (two saves of one tokenizer compare equal)."""
+    text = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_file_atomic(path, text.encode("utf-8"))
 
 
 @dataclass
@@ -102,7 +216,9 @@ class BPEVocabulary:
         }
         if self.added_tokens:
             content["special_tokens"] = list(self.added_tokens)
-        torch.save(content, path)
+        buffer = io.BytesIO()
+        torch.save(content, buffer)
+        write_file_atomic(path, buffer.getvalue())
         return path
 
 
@@ -280,26 +396,175 @@ def _is_boundary_char(char: str) -> bool:
 
 
 def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
-    """Lengths of A and B after BERT-style pair truncation to ``budget`` tokens in all.
+    """Lengths of A and B after pair truncation to ``budget`` tokens in all, as transformers' (and the
+    ``tokenizers`` library's) ``longest_first``.
 
-    Equivalent to removing the last token of the longer segment one at a time (B on ties), as BERT's
-    ``_truncate_seq_pair`` does, but without the loop.
+    The longer segment is cut first, from its end, down to the length of the other at most; when that is not
+    enough, both are cut to half the budget each, and an odd token goes to the segment that was longer (to B
+    when they were equally long).
     """
-    excess = len_a + len_b - budget
-    if excess <= 0:
+    if len_a + len_b <= budget:
         return len_a, len_b
-    if max(len_a, len_b) - excess >= min(len_a, len_b):
-        # Cutting the longer segment alone gets there without making it the shorter one.
-        return (budget - len_b, len_b) if len_a > len_b else (len_a, budget - len_a)
-    # Both are cut to within one token of each other; ties cut B, so A keeps the odd token.
-    return (budget + 1) // 2, budget // 2
+    short = min(len_a, len_b)
+    keep_short, keep_long = short, max(short, budget - short)
+    if keep_short + keep_long > budget:
+        keep_short, keep_long = budget // 2, budget - budget // 2
+    return (keep_long, keep_short) if len_a > len_b else (keep_short, keep_long)
+
+
+# ---------------------------------------------------------------------------------------------------
+# What both tokenizers share: model inputs from token ids
+
+
+class TokenizerBase:
+    """Model inputs (``encode``/``encode_batch``) and offsets for a tokenizer that can turn texts into ids.
+
+    A subclass sets the ``*_token_id`` attributes and implements :meth:`_ids` (the fast path: ids only)
+    and :meth:`encode_batch_with_offsets`.
+    """
+
+    pad_token_id: int
+    cls_token_id: int
+    sep_token_id: int
+    unk_token_id: int
+    mask_token_id: int
+
+    @property
+    def pad_id(self) -> int:
+        """Id of ``[PAD]`` (0)."""
+        return self.pad_token_id
+
+    @property
+    def cls_id(self) -> int:
+        """Id of ``[CLS]`` (1)."""
+        return self.cls_token_id
+
+    @property
+    def sep_id(self) -> int:
+        """Id of ``[SEP]`` (2)."""
+        return self.sep_token_id
+
+    @property
+    def unk_id(self) -> int:
+        """Id of ``[UNK]`` (3)."""
+        return self.unk_token_id
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids this tokenizer can produce; the model's embedding needs at least this many rows."""
+        raise NotImplementedError
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        """Ids of each text, without special tokens."""
+        raise NotImplementedError
+
+    def encode_batch_with_offsets(self, texts: Sequence[str]) -> list[TextEncoding]:
+        """:meth:`encode_with_offsets` for many texts at once."""
+        raise NotImplementedError
+
+    def encode_with_offsets(self, text: str) -> TextEncoding:
+        """Ids of ``text`` with each token's character span and word (no special tokens, no truncation)."""
+        return self.encode_batch_with_offsets([text])[0]
+
+    @overload
+    def encode(
+        self, text_a: str, text_b: str | None = None, max_seq_len: int = 512, *, return_offsets: Literal[False] = ...
+    ) -> Encoding: ...
+
+    @overload
+    def encode(
+        self, text_a: str, text_b: str | None = None, max_seq_len: int = 512, *, return_offsets: Literal[True]
+    ) -> EncodingWithOffsets: ...
+
+    def encode(
+        self, text_a: str, text_b: str | None = None, max_seq_len: int = 512, *, return_offsets: bool = False
+    ) -> Encoding | EncodingWithOffsets:
+        """Model input for one text or pair: ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, ≤ max_seq_len ids.
+
+        A pair is truncated as transformers' ``longest_first`` does: the longer segment first, from its end
+        (see ``_truncated_lengths``); a ``max_seq_len`` longer than the texts truncates nothing.
+        ``return_offsets`` adds each token's span and word (:class:`EncodingWithOffsets`).
+        """
+        texts_b = None if text_b is None else [text_b]
+        return self.encode_batch([text_a], texts_b, max_seq_len, return_offsets=return_offsets)[0]
+
+    @overload
+    def encode_batch(
+        self,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str] | None = None,
+        max_seq_len: int = 512,
+        *,
+        return_offsets: Literal[False] = ...,
+    ) -> list[Encoding]: ...
+
+    @overload
+    def encode_batch(
+        self,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str] | None = None,
+        max_seq_len: int = 512,
+        *,
+        return_offsets: Literal[True],
+    ) -> list[EncodingWithOffsets]: ...
+
+    def encode_batch(
+        self,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str] | None = None,
+        max_seq_len: int = 512,
+        *,
+        return_offsets: bool = False,
+    ) -> list[Encoding] | list[EncodingWithOffsets]:
+        """:meth:`encode` for many examples at once (the fast path); unpadded, one Encoding per example."""
+        minimum = 2 if texts_b is None else 3
+        if max_seq_len < minimum:
+            raise ValueError(f"max_seq_len={max_seq_len} leaves no room for [CLS]/[SEP] (needs ≥ {minimum})")
+        if texts_b is not None and len(texts_b) != len(texts_a):
+            raise ValueError(f"texts_b has {len(texts_b)} texts but texts_a has {len(texts_a)}")
+        if return_offsets:
+            spans_a = self.encode_batch_with_offsets(list(texts_a))
+            spans_b = [None] * len(spans_a) if texts_b is None else self.encode_batch_with_offsets(list(texts_b))
+            return [self._assemble_with_offsets(a, b, max_seq_len) for a, b in zip(spans_a, spans_b, strict=True)]
+        ids_a = self._ids(list(texts_a))
+        if texts_b is None:
+            return [self._assemble(a, None, max_seq_len) for a in ids_a]
+        ids_b = self._ids(list(texts_b))
+        return [self._assemble(a, b, max_seq_len) for a, b in zip(ids_a, ids_b, strict=True)]
+
+    def _assemble(self, ids_a: list[int], ids_b: list[int] | None, max_seq_len: int) -> Encoding:
+        cls, sep = self.cls_token_id, self.sep_token_id
+        if ids_b is None:
+            input_ids = [cls, *ids_a[: max_seq_len - 2], sep]
+            token_type_ids = [0] * len(input_ids)
+        else:
+            len_a, len_b = _truncated_lengths(len(ids_a), len(ids_b), max_seq_len - 3)
+            input_ids = [cls, *ids_a[:len_a], sep, *ids_b[:len_b], sep]
+            token_type_ids = [0] * (len_a + 2) + [1] * (len_b + 1)
+        return Encoding(input_ids, token_type_ids, [1] * len(input_ids))
+
+    def _assemble_with_offsets(
+        self, a: TextEncoding, b: TextEncoding | None, max_seq_len: int
+    ) -> EncodingWithOffsets:
+        encoding = self._assemble(a.ids, None if b is None else b.ids, max_seq_len)
+        special: tuple[int, int] = (0, 0)
+        if b is None:
+            len_a = len(encoding.input_ids) - 2
+            offsets = [special, *a.offsets[:len_a], special]
+            word_ids: list[int | None] = [None, *a.word_ids[:len_a], None]
+        else:
+            len_a = encoding.token_type_ids.count(0) - 2
+            len_b = len(encoding.input_ids) - len_a - 3
+            offsets = [special, *a.offsets[:len_a], special, *b.offsets[:len_b], special]
+            word_ids = [None, *a.word_ids[:len_a], None, *b.word_ids[:len_b], None]
+        return EncodingWithOffsets(*encoding, offsets, word_ids)
 
 
 # ---------------------------------------------------------------------------------------------------
 # The tokenizer
 
 
-class GPT2Tokenizer:
+class GPT2Tokenizer(TokenizerBase):
     """GPT-2 byte-level BPE with a DeBERTa vocabulary; compatible with the original DeBERTa tokenizer.
 
     Args:
@@ -365,6 +630,11 @@ class GPT2Tokenizer:
         """Number of DeBERTa ids (50265 for the official vocabulary)."""
         return len(self.symbols)
 
+    @property
+    def vocab_type(self) -> str:
+        """``gpt2``: the name of this kind of vocabulary in the original release's configs."""
+        return "gpt2"
+
     def add_symbol(self, word: str, n: int = 1) -> int:
         """Add ``word`` with count ``n`` (or add ``n`` to its count if present); returns its DeBERTa id."""
         if word in self.indices:
@@ -421,11 +691,35 @@ class GPT2Tokenizer:
             added_tokens=self.symbols[self.mask_id + 1 :],
         )
 
-    def save_pretrained(self, directory: PathLike) -> Path:
-        """Write ``bpe_encoder.bin`` and Hugging Face's ``vocab.json`` + ``merges.txt`` into ``directory``.
+    def missing_bpe_tokens(self) -> int:
+        """How many of the BPE tokens its merges use (bytes, merge parts and products) the vocabulary lacks.
 
-        ``vocab.json`` maps each BPE token string to its DeBERTa id (special tokens and fillers under their
-        own names), as ``transformers.DebertaTokenizer`` expects. Returns the directory.
+        Non-zero only for a vocabulary built from a corpus alone (``build_vocab(..., include_unseen=False)``):
+        the ``tokenizers`` BPE, and so transformers, cannot load such a vocabulary.
+        """
+        listed = {gpt2_id for symbol in self.symbols if (gpt2_id := _gpt2_id(symbol)) is not None}
+        needed = {token for token in self._encoder if len(token) == 1}  # the 256 byte symbols
+        needed.update(token for pair in self._merges for token in (*pair, "".join(pair)))
+        return sum(self._encoder.get(token) not in listed for token in needed)
+
+    def save_pretrained(self, directory: PathLike, *, model_max_length: int | None = None) -> Path:
+        """Write this tokenizer's files into ``directory`` (created if needed); returns the directory.
+
+        - ``bpe_encoder.bin``: the original format (keeps the corpus counts);
+        - ``vocab.json`` + ``merges.txt``: each BPE token string -> its DeBERTa id (special tokens and fillers
+          under their own names), as ``transformers.DebertaTokenizer`` expects;
+        - ``tokenizer.json``: the whole tokenizer for the ``tokenizers`` library: byte-level BPE over the
+          vocabulary and DeBERTa's inputs ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]`` with type ids 0 for
+          ``[CLS] A [SEP]`` and 1 for ``B [SEP]``; with ``tokenizer_config.json`` (naming the generic
+          ``PreTrainedTokenizerFast``, which runs tokenizer.json as written: transformers 5's own
+          ``DebertaTokenizer`` would replace the pair template with ``[CLS] A [SEP] [SEP] B [SEP]``, all type
+          ids 0) and ``special_tokens_map.json``, so ``transformers.AutoTokenizer.from_pretrained(directory)``
+          gives this tokenizer's ids and type ids. There the special-token strings are matched in text
+          (``[MASK]`` taking the space before it, for fill-mask), where this tokenizer splits them like any
+          text. A vocabulary that lacks BPE tokens (:meth:`missing_bpe_tokens`) cannot be loaded that way:
+          these three files are then left out, with a warning.
+
+        ``model_max_length``: the longest input of the model the folder is for (tokenizer_config.json).
         """
         gpt2_tokens = {gpt2_id: token for token, gpt2_id in self._encoder.items()}
         hf_vocab = {gpt2_tokens.get(_gpt2_id(symbol), symbol): i for i, symbol in enumerate(self.symbols)}
@@ -436,10 +730,52 @@ class GPT2Tokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.vocabulary().save(directory / BPE_ENCODER_FILE)
-        (directory / HF_VOCAB_FILE).write_text(json.dumps(hf_vocab, ensure_ascii=False), encoding="utf-8")
+        write_file_atomic(directory / HF_VOCAB_FILE, json.dumps(hf_vocab, ensure_ascii=False).encode("utf-8"))
         merges_text = "#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in self._merges)
-        (directory / HF_MERGES_FILE).write_text(merges_text, encoding="utf-8")
+        write_file_atomic(directory / HF_MERGES_FILE, merges_text.encode("utf-8"))
+        missing = self.missing_bpe_tokens()
+        if missing:
+            logger.warning("%s: no %s: the vocabulary lacks %d BPE tokens its merges use (built from a corpus "
+                           "alone), which the tokenizers library cannot load", directory, HF_TOKENIZER_FILE, missing)
+            return directory
+        fast = self._fast_tokenizer(hf_vocab)
+        write_file_atomic(directory / HF_TOKENIZER_FILE, fast.to_str(pretty=True).encode("utf-8"))
+        config: dict[str, Any] = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
+            "add_prefix_space": False,
+            "errors": "replace",
+            "do_lower_case": self.do_lower_case,
+            "vocab_type": self.vocab_type,
+            **HF_SPECIAL_TOKENS,
+        }
+        if model_max_length is not None:
+            config["model_max_length"] = model_max_length
+        write_json_atomic(directory / HF_TOKENIZER_CONFIG_FILE, config)
+        write_json_atomic(directory / HF_SPECIAL_TOKENS_FILE, HF_SPECIAL_TOKENS)
         return directory
+
+    def _fast_tokenizer(self, hf_vocab: dict[str, int]) -> Tokenizer:
+        """tokenizer.json's content: the BPE of ``hf_vocab`` (vocab.json) and the merges, GPT-2's byte-level
+        split and decoding, and DeBERTa's [CLS] A [SEP] (B [SEP]) with type ids."""
+        try:
+            bpe = models.BPE(vocab=hf_vocab, merges=self._merges)
+        except Exception as err:  # the Rust binding raises a bare Exception for files it cannot use
+            raise TokenizerError(f"the tokenizers library cannot load the vocabulary: {err}") from None
+        fast = Tokenizer(bpe)
+        if self.do_lower_case:
+            fast.normalizer = normalizers.Lowercase()
+        fast.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        fast.decoder = decoders.ByteLevel()
+        fast.add_special_tokens(
+            [AddedToken(token, special=True, lstrip=token == MASK) for token in self.special_tokens]
+        )
+        fast.post_processor = processors.TemplateProcessing(
+            single=f"{CLS}:0 $A:0 {SEP}:0",
+            pair=f"{CLS}:0 $A:0 {SEP}:0 $B:1 {SEP}:1",
+            special_tokens=[(CLS, self.cls_token_id), (SEP, self.sep_token_id)],
+        )
+        return fast
 
     # -- the original API -------------------------------------------------------------------------------
 
@@ -486,46 +822,22 @@ class GPT2Tokenizer:
         table = self._gpt2_to_id
         return [[table[i] for i in e.ids] for e in self._bpe.encode_batch_fast(texts, add_special_tokens=False)]
 
-    def _assemble(self, ids_a: list[int], ids_b: list[int] | None, max_seq_len: int) -> Encoding:
-        if ids_b is None:
-            input_ids = [self.cls_token_id, *ids_a[: max_seq_len - 2], self.sep_token_id]
-            token_type_ids = [0] * len(input_ids)
-        else:
-            len_a, len_b = _truncated_lengths(len(ids_a), len(ids_b), max_seq_len - 3)
-            input_ids = [
-                self.cls_token_id,
-                *ids_a[:len_a],
-                self.sep_token_id,
-                *ids_b[:len_b],
-                self.sep_token_id,
-            ]
-            token_type_ids = [0] * (len_a + 2) + [1] * (len_b + 1)
-        return Encoding(input_ids, token_type_ids, [1] * len(input_ids))
+    def encode_batch_with_offsets(self, texts: Sequence[str]) -> list[TextEncoding]:
+        """:meth:`encode_with_offsets` for many texts at once (batch BPE in Rust with character offsets)."""
+        texts = list(texts)
+        table = self._gpt2_to_id
+        result = []
+        for text, encoding in zip(texts, self._bpe.encode_batch(texts, add_special_tokens=False), strict=True):
+            offsets = [_trim_leading_whitespace(text, start, end) for start, end in encoding.offsets]
+            ids = [table[i] for i in encoding.ids]
+            result.append(TextEncoding(ids, offsets, word_ids_of(text, offsets)))
+        return result
 
-    def encode(self, text_a: str, text_b: str | None = None, max_seq_len: int = 512) -> Encoding:
-        """Model input for one text or pair: ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, ≤ max_seq_len ids.
 
-        The longer segment is truncated first, one token at a time from its end (B on ties).
-        """
-        return self.encode_batch([text_a], None if text_b is None else [text_b], max_seq_len)[0]
-
-    def encode_batch(
-        self,
-        texts_a: Sequence[str],
-        texts_b: Sequence[str] | None = None,
-        max_seq_len: int = 512,
-    ) -> list[Encoding]:
-        """:meth:`encode` for many examples at once (the fast path); unpadded, one Encoding per example."""
-        minimum = 2 if texts_b is None else 3
-        if max_seq_len < minimum:
-            raise ValueError(f"max_seq_len={max_seq_len} leaves no room for [CLS]/[SEP] (needs ≥ {minimum})")
-        ids_a = self._ids(list(texts_a))
-        if texts_b is None:
-            return [self._assemble(a, None, max_seq_len) for a in ids_a]
-        if len(texts_b) != len(ids_a):
-            raise ValueError(f"texts_b has {len(texts_b)} texts but texts_a has {len(ids_a)}")
-        ids_b = self._ids(list(texts_b))
-        return [self._assemble(a, b, max_seq_len) for a, b in zip(ids_a, ids_b, strict=True)]
+def _trim_leading_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without the whitespace a word-initial BPE token carries, unless it is all whitespace."""
+    content = len(text[start:end].lstrip())
+    return (end - content, end) if content else (start, end)
 
 
 # ---------------------------------------------------------------------------------------------------
