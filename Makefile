@@ -13,7 +13,7 @@ PIP := $(PYTHON) -m pip
 BOOTSTRAP_PYTHON ?= python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' DeBERTa/__init__.py)
 
-.PHONY: help install install-test test lint lint-python lint-types dist tools-shellcheck demo report bench
+.PHONY: help install install-test test lint lint-python lint-types dist tools-shellcheck demo report bench gpu-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,5 +79,9 @@ tools-shellcheck:
 lint-shell: tools-shellcheck
 lint-docker: install-test
 docker-smoke: install-test
+
+GPU_CHECK_ARGS ?=
+gpu-check: install-test ## check the GPU path (fp32 parity, fp16/bf16 steps, SDPA kernel, bench, torchrun); a CPU dry run without a GPU
+	$(PYTHON) -m DeBERTa.apps.gpu_check $(GPU_CHECK_ARGS)
 
 include docker/docker.mk

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import pickle
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -344,12 +349,29 @@ def test_dropout_keeps_a_byte_mask_for_backward():
 
 
 # ----- the compiled CPU kernel --------------------------------------------------------------------
-def require_cpu_kernel() -> None:
-    """Skip where the kernel cannot build; CI sets DEBERTA_REQUIRE_CPU_KERNEL, so there it must."""
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL_VARIANTS = cpu_kernel.runnable_variants()  # both on an AVX-512 CPU, avx2 on an AVX2 one, none elsewhere
+REQUIRED = os.environ.get("DEBERTA_REQUIRE_CPU_KERNEL", "")  # .ci/run: the variant this machine must run
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip where the kernel cannot build; CI sets DEBERTA_REQUIRE_CPU_KERNEL where it must (so there: fail)."""
+    if REQUIRED:
+        pytest.fail(f"{reason}, but CI requires the CPU kernel ({REQUIRED}) on this machine (see the warning above)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=KERNEL_VARIANTS or [None])
+def kernel_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each variant this CPU runs, selected by DEBERTA_CPU_KERNEL as a user would select it."""
+    variant = request.param
+    if variant is None:
+        skip_or_fail("this CPU runs no variant of the CPU attention kernel (it needs AVX2 or AVX-512)")
+    monkeypatch.setenv(cpu_kernel.SETTING, variant)
     if cpu_kernel.kernel() is None:
-        if os.environ.get("DEBERTA_REQUIRE_CPU_KERNEL"):
-            pytest.fail("the CPU attention kernel did not build (see the warning above)")
-        pytest.skip("the CPU attention kernel does not build here (needs AVX-512, a C++ compiler and ninja)")
+        skip_or_fail(f"the CPU attention kernel ({variant}) does not build here (needs a C++ compiler and ninja)")
+    assert cpu_kernel.variant() == variant
+    return variant
 
 
 def with_heads(head_size: int, heads: int = 2) -> deberta.ModelConfig:
@@ -357,9 +379,9 @@ def with_heads(head_size: int, heads: int = 2) -> deberta.ModelConfig:
 
 
 @pytest.mark.parametrize("head_size", cpu_kernel.HEAD_SIZES)
-@pytest.mark.parametrize("length", [1, 5, 24, 70, 130])  # > 16 = max_relative_positions: clamped; 70, 130: part chunks
-def test_cpu_kernel_follows_the_formula(head_size, length):
-    require_cpu_kernel()
+# > 16 = max_relative_positions: clamped; 24, 70, 130: full blocks of keys (24 for avx2, 64 for avx512), part ones
+@pytest.mark.parametrize("length", [1, 5, 24, 70, 130])
+def test_cpu_kernel_follows_the_formula(kernel_variant, head_size, length):
     attention = random_attention(with_heads(head_size))
     rel = torch.randn(2 * attention.max_relative_positions, attention.in_proj.in_features)
     gen = torch.Generator().manual_seed(1)
@@ -376,8 +398,7 @@ def test_cpu_kernel_follows_the_formula(head_size, length):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
 
 
-def test_cpu_kernel_equals_the_pytorch_path_in_the_model(monkeypatch):
-    require_cpu_kernel()
+def test_cpu_kernel_equals_the_pytorch_path_in_the_model(kernel_variant, monkeypatch):
     torch.manual_seed(0)
     model = deberta.DeBERTa(with_heads(16)).eval()
     ids, mask = padded_batch(40)
@@ -388,15 +409,14 @@ def test_cpu_kernel_equals_the_pytorch_path_in_the_model(monkeypatch):
     with torch.no_grad():
         in_kernel = model(ids, mask)
         assert len(calls) == TINY.num_hidden_layers
-        monkeypatch.setattr(DisentangledSelfAttention, "cpu_kernel", False)
+        monkeypatch.setenv(cpu_kernel.SETTING, "0")
         in_pytorch = model(ids, mask)
     assert len(calls) == TINY.num_hidden_layers
     for got, expected in zip(in_kernel, in_pytorch, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_cpu_kernel_only_for_float32_inference_with_both_terms():
-    require_cpu_kernel()
+def test_cpu_kernel_only_for_float32_inference_with_both_terms(kernel_variant):
     attention = random_attention(with_heads(16))
     q = k = torch.randn(2, 2, 8, 16)
     with torch.no_grad():
@@ -409,3 +429,98 @@ def test_cpu_kernel_only_for_float32_inference_with_both_terms():
     with torch.no_grad():
         assert not random_attention(TINY).kernel_applies(q[..., :8], k[..., :8])  # a head width not compiled
         assert not random_attention(dataclasses.replace(with_heads(16), pos_att_type=["c2p"])).kernel_applies(q, k)
+
+
+def test_the_fastest_variant_the_cpu_runs_is_the_default(monkeypatch):
+    monkeypatch.delenv(cpu_kernel.SETTING, raising=False)
+    if not KERNEL_VARIANTS or cpu_kernel.kernel() is None:
+        skip_or_fail("the CPU attention kernel does not run here")
+    assert cpu_kernel.variant() == KERNEL_VARIANTS[0]
+    assert REQUIRED in ("", "1", cpu_kernel.variant())  # CI expected the variant that runs
+    monkeypatch.setenv(cpu_kernel.SETTING, "0")
+    assert cpu_kernel.kernel() is None and cpu_kernel.variant() is None
+
+
+@pytest.mark.parametrize(("capability", "variants"), [
+    ("AVX512", ("avx512", "avx2")), ("AVX512_BF16", ("avx512", "avx2")), ("AVX2", ("avx2",)),
+    ("DEFAULT", ()), ("NEON", ()), ("SVE256", ()), ("ZVECTOR", ()), ("VSX", ()),
+])
+def test_the_variants_and_ci_requirement_follow_the_cpu(capability, variants):
+    assert cpu_kernel.runnable_variants(capability) == variants
+    assert cpu_kernel.ci_requirement(capability, "/usr/bin/c++") == (variants[0] if variants else None)
+    assert cpu_kernel.ci_requirement(capability, None) is None  # no compiler: nothing can build
+
+
+def ci_kernel_requirement_lines() -> str:
+    """The lines of .ci/run between its "# --- kernel requirement" mark and the next "# ---"."""
+    script = (ROOT / ".ci" / "run").read_text()
+    start = script.index("# --- kernel requirement\n")
+    return script[start : script.index("# ---\n", start + 1)]
+
+
+@pytest.mark.parametrize("aten_capability", [None, "avx2", "default"])  # this CPU, then lowered by PyTorch's switch
+def test_ci_requires_the_kernel_exactly_where_the_cpu_runs_it(aten_capability):
+    here = torch.backends.cpu.get_cpu_capability()
+    if aten_capability is None:
+        capability = here
+    elif aten_capability == "avx2":
+        if not here.startswith(("AVX2", "AVX512")):
+            pytest.skip(f"PyTorch lowers the CPU capability, never raises it: {here} here")
+        capability = "AVX2"
+    else:
+        capability = "DEFAULT"
+    env = {**os.environ, "python": sys.executable}
+    env.pop("DEBERTA_REQUIRE_CPU_KERNEL", None)
+    if aten_capability is not None:
+        env["ATEN_CPU_CAPABILITY"] = aten_capability
+    report = 'echo "required=${DEBERTA_REQUIRE_CPU_KERNEL:-no}"'
+    script = f"set -euo pipefail\n{ci_kernel_requirement_lines()}\n{report}"
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = cpu_kernel.ci_requirement(capability)
+    assert result.stdout.strip().splitlines()[-1] == f"required={expected or 'no'}"
+    assert f"this CPU ({capability})" in result.stderr
+    assert ("is required" if expected else "tests skip") in result.stderr
+
+
+def test_the_choice_is_explained_once(monkeypatch):
+    cpu_kernel._select.cache_clear()  # each (setting, capability) decides and warns once per process
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "NEON")
+    monkeypatch.delenv(cpu_kernel.SETTING, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cpu_kernel.kernel() is None and cpu_kernel.kernel() is None
+        monkeypatch.setenv(cpu_kernel.SETTING, "avx512")  # forced, but this CPU cannot run it
+        assert cpu_kernel.kernel() is None and cpu_kernel.kernel() is None
+    assert [str(w.message).split(";")[0] for w in caught] == [
+        "DeBERTa's compiled CPU attention kernel needs AVX2 or AVX-512 (this CPU: NEON)",
+        "DEBERTA_CPU_KERNEL=avx512, but this CPU (NEON) runs no variant of the kernel",
+    ]
+    monkeypatch.setenv(cpu_kernel.SETTING, "avx")
+    with pytest.raises(ValueError, match="DEBERTA_CPU_KERNEL=avx: expected 0, 1 or one of avx512, avx2"):
+        cpu_kernel.kernel()
+    cpu_kernel._select.cache_clear()
+
+
+def test_a_failed_build_warns_once_and_the_pytorch_path_runs(monkeypatch):
+    from torch.utils import cpp_extension
+
+    def no_compiler(**kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    monkeypatch.setattr(cpu_kernel, "build", functools.cache(cpu_kernel.build.__wrapped__))  # an empty cache
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.delenv(cpu_kernel.SETTING, raising=False)
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(with_heads(16)).eval()
+    ids, mask = padded_batch(12)
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first, second = model(ids, mask)[0], model(ids, mask)[0]
+    assert [str(w.message) for w in caught] == [
+        "DeBERTa's CPU attention kernel (avx2) is not available (no C++ compiler); using PyTorch operations"]
+    monkeypatch.setenv(cpu_kernel.SETTING, "0")
+    with torch.no_grad():
+        torch.testing.assert_close(first, model(ids, mask)[0], rtol=0, atol=0)
+    assert torch.equal(first, second)
