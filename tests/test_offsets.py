@@ -149,3 +149,24 @@ def _check_pairs(tokenizer) -> None:
     assert single.offsets == [(0, 0), *full_a.offsets[:3], (0, 0)]
     assert tokenizer.encode_with_offsets("") == TextEncoding([], [], [])
     assert tokenizer.encode_with_offsets("   ").word_ids == [-1] * len(tokenizer.encode_with_offsets("   ").ids)
+
+
+def test_gpt2_truncated_offsets_are_the_full_offsets_cut(gpt2: GPT2Tokenizer) -> None:
+    _check_truncated_offsets(gpt2)
+
+
+def test_spm_truncated_offsets_are_the_full_offsets_cut(spm) -> None:
+    _check_truncated_offsets(spm)
+
+
+def _check_truncated_offsets(tokenizer) -> None:
+    """encode with return_offsets works out the spans of the kept tokens only; they must be those of the whole
+    text, cut anywhere: inside the bytes of one character, an NFKC expansion, a run of spaces, a word."""
+    for text in [*shared_texts.HARD_CASES, " ".join(shared_texts.HARD_CASES)]:
+        full = tokenizer.encode_with_offsets(text)
+        count = len(full.ids)
+        for kept in range(0, count + 2, 1 if count < 100 else 11):
+            encoding = tokenizer.encode(text, max_seq_len=kept + 2, return_offsets=True)
+            assert encoding.input_ids[1:-1] == full.ids[:kept]
+            assert encoding.offsets[1:-1] == full.offsets[:kept], (text, kept)
+            assert encoding.word_ids[1:-1] == full.word_ids[:kept], (text, kept)

@@ -22,7 +22,7 @@ import io
 import json
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -257,36 +257,23 @@ class SPMTokenizer(TokenizerBase):
             self._fingerprint = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         return self._fingerprint
 
-    # -- the original API -------------------------------------------------------------------------------
+    # -- the original API (checked in TokenizerBase) -----------------------------------------------------
 
-    def tokenize(self, text: str) -> list[str]:
+    def _tokens(self, text: str) -> list[str]:
         """The pieces of ``text``, e.g. 'Hello world' -> ['▁Hello', '▁world'] (unknown text gives '[UNK]')."""
-        return self.convert_ids_to_tokens(self._ids([text])[0])
+        symbols = self.symbols
+        return [symbols[i] for i in self._ids([text])[0]]
 
-    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
-        """Ids of tokens; tokens outside the vocabulary give ``unk_token_id``."""
-        return [self.indices.get(t, self.unk_token_id) for t in tokens]
-
-    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
-        """Pieces (or special-token names) of ids."""
-        return [self.symbols[i] for i in ids]
-
-    def decode(self, tokens: Iterable[str]) -> str:
+    def _decode_tokens(self, tokens: list[str]) -> str:
         """Text of pieces, skipping special tokens (SentencePiece's decoding: '▁' becomes a space)."""
         return self._processor.decode_pieces([t for t in tokens if t not in self.special_tokens])
 
-    def decode_ids(self, ids: Iterable[int]) -> str:
-        """Text of ids (e.g. a model input), skipping special tokens and [UNK]."""
-        return self.decode(self.convert_ids_to_tokens(ids))
-
-    def part_of_whole_word(self, token: str, is_bos: bool = False) -> bool:
+    def _part_of_whole_word(self, token: str) -> bool:
         """Whether ``token`` continues the word before it, so whole-word masking keeps them together.
 
         False for a piece that starts with '▁', is one whitespace, control or punctuation character, or
-        is a special token; True otherwise, and always with ``is_bos=True`` (as the original).
+        is a special token; True otherwise.
         """
-        if is_bos:
-            return True
         if token in self.special_tokens:
             return False
         if len(token) == 1 and (
@@ -311,7 +298,7 @@ class SPMTokenizer(TokenizerBase):
         if not self.split_by_punct:
             return self._processor.encode([text.lower() for text in texts])
         prepared = [self._prepare(text) for text in texts]
-        parts = self._processor.encode([lowered[s:e] for lowered, _, chunks in prepared for s, e in chunks])
+        parts = self._encode_chunks([lowered[s:e] for lowered, _, chunks in prepared for s, e in chunks])
         result, index = [], 0
         for _, _, chunks in prepared:
             ids = [i for part in parts[index : index + len(chunks)] for i in part]
@@ -319,47 +306,78 @@ class SPMTokenizer(TokenizerBase):
             index += len(chunks)
         return result
 
-    def encode_batch_with_offsets(self, texts: Sequence[str]) -> list[TextEncoding]:
-        """:meth:`encode_with_offsets` for many texts at once (SentencePiece's offsets, batched in C++)."""
-        texts = list(texts)
+    def _encode_with_offsets(self, texts: list[str], spans: int | None = None) -> list[TextEncoding]:
+        """Ids, spans and words of each text (SentencePiece's offsets, batched in C++)."""
         prepared = [self._prepare(text) for text in texts]
-        parts = self._processor.encode(
+        parts = self._encode_chunks(
             [lowered[s:e] for lowered, _, chunks in prepared for s, e in chunks], out_type="offset_mapping"
         )
         result, index = [], 0
         for text, (_, owner, chunks) in zip(texts, prepared, strict=True):
             ids: list[int] = []
-            pieces: list[str] = []
             offsets: list[tuple[int, int]] = []
             for (chunk_start, _), part in zip(chunks, parts[index : index + len(chunks)], strict=True):
                 ids += part["ids"]
-                pieces += part["pieces"]
                 if chunk_start:
                     offsets += [(chunk_start + s, chunk_start + e) for s, e in part["offsets"]]
                 else:
                     offsets += part["offsets"]
             index += len(chunks)
-            if owner is not None:
-                offsets = [_original_span(owner, s, e, len(text)) for s, e in offsets]
-            offsets = self._tidy_spans(text, ids, offsets)
+            offsets = self._tidy_spans(text, ids, offsets, owner, spans)
             result.append(TextEncoding(ids, offsets, word_ids_of(text, offsets)))
         return result
 
-    def _tidy_spans(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _encode_chunks(self, chunks: list[str], **options: Any) -> list[Any]:
+        """``SentencePieceProcessor.encode`` of each text, each distinct text once: punctuation splitting makes
+        many equal ones (every comma), and a text of two million punctuation characters two million."""
+        distinct = list(dict.fromkeys(chunks))
+        if len(distinct) == len(chunks):
+            return self._processor.encode(chunks, **options)
+        encoded = dict(zip(distinct, self._processor.encode(distinct, **options), strict=True))
+        return [encoded[chunk] for chunk in chunks]
+
+    def _tidy_spans(
+        self,
+        text: str,
+        ids: list[int],
+        offsets: list[tuple[int, int]],
+        owner: list[int] | None,
+        count: int | None = None,
+    ) -> list[tuple[int, int]]:
         """SentencePiece's spans, trimmed to the characters that make the token (see :class:`TextEncoding`).
 
         SentencePiece gives a word's first piece the whitespace before it (and characters its normalisation
         removes), and when one character becomes several pieces (byte fallback; NFKC: '⅓' → '1⁄3') it gives
         the last of them the character and the others nothing (or the whitespace before). Such pieces get
         the span of the piece after them, so every piece points at the character it came from.
+
+        ``owner``: the map from the lowercased text back to ``text`` (see ``_lowercase``), None for none.
+        ``count``: the spans of the first ``count`` tokens only (and of as many after them as they take theirs
+        from), so a truncated long text costs what is kept.
         """
-        tidy = [self._trim_blank(text, start, end) for start, end in offsets]
-        for i in range(len(tidy) - 2, -1, -1):
-            start, end = tidy[i]
+        length = len(text)
+
+        def trimmed(index: int) -> tuple[int, int]:
+            start, end = offsets[index]
+            if owner is not None:
+                start, end = _original_span(owner, start, end, length)
+            return self._trim_blank(text, start, end)
+
+        def takes_next(index: int, span: tuple[int, int]) -> bool:
+            start, end = span
             # A trimmed span that starts with a blank character is blank throughout.
-            if (start == end or self._is_blank(text[start])) and self._has_text(ids[i]):
-                tidy[i] = tidy[i + 1]
-        return tidy
+            return (start == end or self._is_blank(text[start])) and self._has_text(ids[index])
+
+        total = len(offsets)
+        stop = total if count is None else min(count, total)
+        tidy = [trimmed(index) for index in range(stop)]
+        while 0 < stop < total and takes_next(stop - 1, tidy[-1]):
+            tidy.append(trimmed(stop))
+            stop += 1
+        for index in range(len(tidy) - 2, -1, -1):
+            if takes_next(index, tidy[index]):
+                tidy[index] = tidy[index + 1]
+        return tidy if count is None else tidy[:count]
 
     def _has_text(self, piece_id: int) -> bool:
         """Whether a piece stands for more than whitespace (byte pieces do)."""

@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 import logging
+import operator
 import os
 import re
 import tempfile
@@ -52,7 +53,10 @@ __all__ = [
     "TextEncoding",
     "TokenizerBase",
     "TokenizerError",
+    "TokenizerInputError",
     "build_vocab",
+    "checked_text",
+    "checked_texts",
     "gpt2_bpe_files",
     "load_vocabulary",
 ]
@@ -89,6 +93,65 @@ VocabSource: TypeAlias = "PathLike | tuple[PathLike, PathLike] | BPEVocabulary |
 
 class TokenizerError(DeBERTaError):
     """A vocabulary file is missing or malformed (one-line message naming the file)."""
+
+
+class TokenizerInputError(TokenizerError, ValueError):
+    """Text, an id or a length that a tokenizer cannot take (one line saying which and where); a ``ValueError``
+    too, so callers that expect Python's own error for a bad value catch it. A wrong type is a ``TypeError``."""
+
+
+# What a Python str may hold and UTF-8 (so the tokenizers library and sentencepiece) cannot: a lone surrogate,
+# as ``bytes.decode(errors="surrogateescape")`` or a broken JSON escape makes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _type_name(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def checked_text(text: object, name: str = "text") -> str:
+    """``text`` if a tokenizer can take it: a ``TypeError`` for anything but a str, a
+    :class:`TokenizerInputError` for a str that is not valid Unicode (where, as a character index)."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first, e.g. data.decode('utf-8'))" if isinstance(text, bytes | bytearray) else ""
+        raise TypeError(f"{name} must be a str, not {_type_name(text)}{hint}")
+    if not text.isascii() and (surrogate := _SURROGATE.search(text)):
+        raise TokenizerInputError(
+            f"{name} is not valid Unicode: a lone surrogate U+{ord(surrogate.group()):04X} at character "
+            f"{surrogate.start()} (decode its bytes with errors='replace', or drop the surrogates)"
+        )
+    return text
+
+
+def _checked_sequence(items: object, name: str, kind: str) -> list[Any]:
+    """``items`` as a list; a ``TypeError`` for a lone str/bytes (iterating it would give characters) or a
+    non-iterable."""
+    if isinstance(items, str | bytes | bytearray) or not isinstance(items, Iterable):
+        raise TypeError(f"{name} must be a list of {kind}, not {_type_name(items)}")
+    return list(items)
+
+
+def checked_texts(texts: object, name: str = "texts") -> list[str]:
+    """:func:`checked_text` for each of a list of texts; a ``TypeError`` for a single str instead of a list."""
+    texts = _checked_sequence(texts, name, "str")
+    for index, text in enumerate(texts):
+        if type(text) is not str or not text.isascii():  # the common case (ASCII str) costs one test
+            checked_text(text, f"{name}[{index}]")
+    return texts
+
+
+def _checked_length(max_seq_len: object, minimum: int) -> int:
+    if isinstance(max_seq_len, bool):  # an int to Python, but never meant as a length
+        raise TypeError("max_seq_len must be an int, not bool")
+    try:
+        length = operator.index(max_seq_len)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"max_seq_len must be an int, not {_type_name(max_seq_len)}") from None
+    if length < minimum:
+        raise TokenizerInputError(
+            f"max_seq_len={max_seq_len} leaves no room for [CLS]/[SEP] (needs ≥ {minimum})"
+        )
+    return length
 
 
 class Encoding(NamedTuple):
@@ -143,8 +206,18 @@ _WORD = re.compile(r"\S+")
 
 
 def word_ids_of(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
-    """The :attr:`TextEncoding.word_ids` of tokens with these (trimmed) spans in ``text``."""
-    words = [match.span() for match in _WORD.finditer(text)]
+    """The :attr:`TextEncoding.word_ids` of tokens with these (trimmed) spans in ``text``.
+
+    Only the words up to the last span, and the one after it, are looked at: the spans of a truncated input
+    cost their own length, not the text's.
+    """
+    stop = max((end for _, end in offsets), default=0)
+    words = [match.span() for match in _WORD.finditer(text, 0, stop)]
+    if words and words[-1][1] == stop and (whole := _WORD.match(text, words[-1][0])):
+        words[-1] = whole.span()  # the scan's end cut this word: its whole span
+    following = _WORD.search(text, words[-1][1] if words else stop)
+    if following:
+        words.append(following.span())
     if not words:
         return [-1] * len(offsets)
     starts = [start for start, _ in words]
@@ -417,10 +490,15 @@ def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
 
 
 class TokenizerBase:
-    """Model inputs (``encode``/``encode_batch``) and offsets for a tokenizer that can turn texts into ids.
+    """Model inputs (``encode``/``encode_batch``), offsets and the id <-> token tables of a tokenizer that can
+    turn texts into ids, and the checks of everything a caller passes in.
 
-    A subclass sets the ``*_token_id`` attributes and implements :meth:`_ids` (the fast path: ids only)
-    and :meth:`encode_batch_with_offsets`.
+    A subclass sets the tables (``symbols``, ``indices``, ``special_tokens``) and the ``*_token_id``
+    attributes, and implements the hooks, which get checked input only: :meth:`_ids` (the fast path: ids
+    only), :meth:`_encode_with_offsets`, :meth:`_tokens` and :meth:`_decode_tokens`. Every public method
+    checks its input here, once: a wrong type is a ``TypeError`` naming the type, text that is not valid
+    Unicode, an id outside the vocabulary or a ``max_seq_len`` without room for ``[CLS]``/``[SEP]`` is a
+    one-line :class:`TokenizerInputError` (a ``ValueError``).
     """
 
     pad_token_id: int
@@ -428,6 +506,9 @@ class TokenizerBase:
     sep_token_id: int
     unk_token_id: int
     mask_token_id: int
+    symbols: list[str]  # id -> token
+    indices: dict[str, int]  # token -> id
+    special_tokens: list[str]  # tokens that decode skips
 
     @property
     def pad_id(self) -> int:
@@ -454,17 +535,100 @@ class TokenizerBase:
         """Number of ids this tokenizer can produce; the model's embedding needs at least this many rows."""
         raise NotImplementedError
 
+    # -- hooks: the subclass's work on checked input ------------------------------------------------------
+
     def _ids(self, texts: list[str]) -> list[list[int]]:
         """Ids of each text, without special tokens."""
         raise NotImplementedError
 
+    def _encode_with_offsets(self, texts: list[str], spans: int | None = None) -> list[TextEncoding]:
+        """Ids, spans and words of each text (see :class:`TextEncoding`). With ``spans``, the spans and words of
+        the first ``spans`` tokens only, and still all the ids (pair truncation needs the lengths): what
+        :meth:`encode` keeps of a long text, at the cost of those tokens rather than of the text."""
+        raise NotImplementedError
+
+    def _tokens(self, text: str) -> list[str]:
+        """The tokens of one text, as :meth:`tokenize` returns them."""
+        raise NotImplementedError
+
+    def _decode_tokens(self, tokens: list[str]) -> str:
+        """Text of tokens (all str), skipping special tokens."""
+        raise NotImplementedError
+
+    def _part_of_whole_word(self, token: str) -> bool:
+        """Whether ``token`` (a str) continues the word before it."""
+        raise NotImplementedError
+
+    # -- the original API -------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text`` (GPT-2: GPT-2 ids as strings; SentencePiece: its pieces)."""
+        return self._tokens(checked_text(text))
+
+    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of tokens; tokens outside the vocabulary give ``unk_token_id``."""
+        tokens = _checked_sequence(tokens, "tokens", "str")
+        unk = self.unk_token_id
+        ids = [self.indices.get(token, unk) for token in tokens]
+        # Only what maps to [UNK] can be of the wrong type (dict.get of None is no error): checked afterwards.
+        for index, (token, token_id) in enumerate(zip(tokens, ids, strict=True)):
+            if token_id == unk and not isinstance(token, str):
+                raise TypeError(f"tokens[{index}] must be a str, not {_type_name(token)}")
+        return ids
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Tokens of ids; an id outside ``0 … vocab_size - 1`` (a negative one too) is a
+        :class:`TokenizerInputError`."""
+        symbols = self.symbols
+        return [symbols[i] for i in self._checked_ids(ids)]
+
+    def decode(self, tokens: Iterable[str] | Iterable[int]) -> str:
+        """Text of tokens, skipping special tokens. Ids (ints, as transformers' ``decode`` takes) are decoded
+        as :meth:`decode_ids` does."""
+        items = _checked_sequence(tokens, "tokens", "str")
+        if items and not isinstance(items[0], str):
+            return self._decode_tokens(self.convert_ids_to_tokens(items))
+        for index, token in enumerate(items):
+            if not isinstance(token, str):
+                raise TypeError(f"tokens[{index}] must be a str like the tokens before it, not {_type_name(token)}")
+        return self._decode_tokens(items)
+
+    def decode_ids(self, ids: Iterable[int]) -> str:
+        """Text of ids (e.g. a model input), skipping special tokens."""
+        return self._decode_tokens(self.convert_ids_to_tokens(ids))
+
+    def part_of_whole_word(self, token: str, is_bos: bool = False) -> bool:
+        """Whether ``token`` continues the word before it, so whole-word masking keeps them together; always
+        True with ``is_bos=True`` (as the original)."""
+        if not isinstance(token, str):
+            raise TypeError(f"token must be a str, not {_type_name(token)}")
+        return is_bos or self._part_of_whole_word(token)
+
+    def _checked_ids(self, ids: Iterable[int]) -> list[int]:
+        """``ids`` as a list of Python ints (numpy and torch integers too), each inside the vocabulary."""
+        items = _checked_sequence(ids, "ids", "int")
+        try:
+            checked = [operator.index(i) for i in items]
+        except TypeError:
+            index, bad = next((n, i) for n, i in enumerate(items) if not _is_index(i))
+            raise TypeError(f"ids[{index}] must be an int, not {_type_name(bad)}") from None
+        size = self.vocab_size
+        if checked and (min(checked) < 0 or max(checked) >= size):
+            bad_id = next(i for i in checked if not 0 <= i < size)
+            raise TokenizerInputError(
+                f"id {bad_id} is outside the vocabulary of {size} ids (0 … {size - 1})"
+            )
+        return checked
+
+    # -- model inputs -----------------------------------------------------------------------------------
+
     def encode_batch_with_offsets(self, texts: Sequence[str]) -> list[TextEncoding]:
         """:meth:`encode_with_offsets` for many texts at once."""
-        raise NotImplementedError
+        return self._encode_with_offsets(checked_texts(texts))
 
     def encode_with_offsets(self, text: str) -> TextEncoding:
         """Ids of ``text`` with each token's character span and word (no special tokens, no truncation)."""
-        return self.encode_batch_with_offsets([text])[0]
+        return self._encode_with_offsets([checked_text(text)])[0]
 
     @overload
     def encode(
@@ -485,8 +649,10 @@ class TokenizerBase:
         (see ``_truncated_lengths``); a ``max_seq_len`` longer than the texts truncates nothing.
         ``return_offsets`` adds each token's span and word (:class:`EncodingWithOffsets`).
         """
-        texts_b = None if text_b is None else [text_b]
-        return self.encode_batch([text_a], texts_b, max_seq_len, return_offsets=return_offsets)[0]
+        texts_a = [checked_text(text_a, "text_a")]
+        texts_b = None if text_b is None else [checked_text(text_b, "text_b")]
+        length = _checked_length(max_seq_len, 2 if text_b is None else 3)
+        return self._encode_checked(texts_a, texts_b, length, return_offsets)[0]
 
     @overload
     def encode_batch(
@@ -517,19 +683,25 @@ class TokenizerBase:
         return_offsets: bool = False,
     ) -> list[Encoding] | list[EncodingWithOffsets]:
         """:meth:`encode` for many examples at once (the fast path); unpadded, one Encoding per example."""
-        minimum = 2 if texts_b is None else 3
-        if max_seq_len < minimum:
-            raise ValueError(f"max_seq_len={max_seq_len} leaves no room for [CLS]/[SEP] (needs ≥ {minimum})")
-        if texts_b is not None and len(texts_b) != len(texts_a):
-            raise ValueError(f"texts_b has {len(texts_b)} texts but texts_a has {len(texts_a)}")
+        checked_a = checked_texts(texts_a, "texts_a")
+        checked_b = None if texts_b is None else checked_texts(texts_b, "texts_b")
+        length = _checked_length(max_seq_len, 2 if texts_b is None else 3)
+        if checked_b is not None and len(checked_b) != len(checked_a):
+            raise TokenizerInputError(f"texts_b has {len(checked_b)} texts but texts_a has {len(checked_a)}")
+        return self._encode_checked(checked_a, checked_b, length, return_offsets)
+
+    def _encode_checked(
+        self, texts_a: list[str], texts_b: list[str] | None, max_seq_len: int, return_offsets: bool
+    ) -> list[Encoding] | list[EncodingWithOffsets]:
         if return_offsets:
-            spans_a = self.encode_batch_with_offsets(list(texts_a))
-            spans_b = [None] * len(spans_a) if texts_b is None else self.encode_batch_with_offsets(list(texts_b))
+            kept = max_seq_len - 2  # the most tokens of one text that truncation keeps
+            spans_a = self._encode_with_offsets(texts_a, kept)
+            spans_b = [None] * len(spans_a) if texts_b is None else self._encode_with_offsets(texts_b, kept)
             return [self._assemble_with_offsets(a, b, max_seq_len) for a, b in zip(spans_a, spans_b, strict=True)]
-        ids_a = self._ids(list(texts_a))
+        ids_a = self._ids(texts_a)
         if texts_b is None:
             return [self._assemble(a, None, max_seq_len) for a in ids_a]
-        ids_b = self._ids(list(texts_b))
+        ids_b = self._ids(texts_b)
         return [self._assemble(a, b, max_seq_len) for a, b in zip(ids_a, ids_b, strict=True)]
 
     def _assemble(self, ids_a: list[int], ids_b: list[int] | None, max_seq_len: int) -> Encoding:
@@ -779,38 +951,25 @@ class GPT2Tokenizer(TokenizerBase):
 
     # -- the original API -------------------------------------------------------------------------------
 
-    def tokenize(self, text: str) -> list[str]:
+    def _tokens(self, text: str) -> list[str]:
         """BPE tokens of ``text``: GPT-2 ids as strings, e.g. 'Hello world' -> ['15496', '995']."""
         return [str(i) for i in self._bpe.encode(text, add_special_tokens=False).ids]
 
-    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
-        """DeBERTa ids of tokens; tokens outside the vocabulary give ``unk_token_id``."""
-        return [self.indices.get(t, self.unk_token_id) for t in tokens]
-
-    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
-        """Tokens (GPT-2 ids as strings, or special-token names) of DeBERTa ids."""
-        return [self.symbols[i] for i in ids]
-
-    def decode(self, tokens: Iterable[str]) -> str:
-        """Text of tokens, skipping special tokens; invalid UTF-8 (a split character) becomes U+FFFD."""
+    def _decode_tokens(self, tokens: list[str]) -> str:
+        """Text of tokens (GPT-2 ids as strings), skipping special tokens, fillers and [UNK]; invalid UTF-8
+        (a split character) becomes U+FFFD."""
         gpt2_ids = [i for t in tokens if t not in self.special_tokens and (i := _gpt2_id(t)) is not None]
         return self._bpe.decode(gpt2_ids, skip_special_tokens=False)
 
-    def decode_ids(self, ids: Iterable[int]) -> str:
-        """Text of DeBERTa ids (e.g. a model input), skipping special tokens and [UNK]."""
-        return self.decode(self.convert_ids_to_tokens(ids))
-
-    def part_of_whole_word(self, token: str, is_bos: bool = False) -> bool:
+    def _part_of_whole_word(self, token: str) -> bool:
         """Whether ``token`` continues the word before it, so whole-word masking keeps them together.
 
         False for a piece that begins with a space, is one whitespace, control or punctuation character,
-        or is a special token; True otherwise, and always with ``is_bos=True`` (as the original).
+        or is a special token; True otherwise.
         """
-        if is_bos:
-            return True
         if token in self.special_tokens:
             return False
-        text = self.decode([token])
+        text = self._decode_tokens([token])
         if len(text) == 1 and _is_boundary_char(text):
             return False
         return not text.startswith(" ")
@@ -822,16 +981,24 @@ class GPT2Tokenizer(TokenizerBase):
         table = self._gpt2_to_id
         return [[table[i] for i in e.ids] for e in self._bpe.encode_batch_fast(texts, add_special_tokens=False)]
 
-    def encode_batch_with_offsets(self, texts: Sequence[str]) -> list[TextEncoding]:
-        """:meth:`encode_with_offsets` for many texts at once (batch BPE in Rust with character offsets)."""
-        texts = list(texts)
+    def _encode_with_offsets(self, texts: list[str], spans: int | None = None) -> list[TextEncoding]:
+        """Ids, spans and words of each text (batch BPE in Rust with character offsets)."""
         table = self._gpt2_to_id
         result = []
         for text, encoding in zip(texts, self._bpe.encode_batch(texts, add_special_tokens=False), strict=True):
-            offsets = [_trim_leading_whitespace(text, start, end) for start, end in encoding.offsets]
+            raw = encoding.offsets if spans is None else encoding.offsets[:spans]
+            offsets = [_trim_leading_whitespace(text, start, end) for start, end in raw]
             ids = [table[i] for i in encoding.ids]
             result.append(TextEncoding(ids, offsets, word_ids_of(text, offsets)))
         return result
+
+
+def _is_index(value: object) -> bool:
+    try:
+        operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
 
 
 def _trim_leading_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
