@@ -60,8 +60,8 @@ RUNS ?= demo_output/runs
 
 # OpenMP threads that wait by spinning steal the CPU from each other as soon as anything else runs on
 # a small machine; passive waiting measured 5x faster training on a shared 2-core machine.
-demo: install ## fine-tune and report end to end: offline on the CPU in minutes (MODEL=base TASK=MNLI: the real run)
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PYTHON) -m DeBERTa.apps.demo --model $(MODEL) --task $(TASK)
+demo: install ## baselines, pre-training, fine-tuning and report, offline on the CPU (QUICK=1: minutes; MODEL=base TASK=MNLI: the real run)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PYTHON) -m DeBERTa.apps.demo --model $(MODEL) --task $(TASK) $(if $(QUICK),--quick)
 
 report: install ## Markdown table and figures for the run folders under RUNS (default demo_output/runs)
 	$(PYTHON) -m DeBERTa.apps.report $(RUNS)

