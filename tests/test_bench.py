@@ -83,11 +83,15 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys):
 
 
 def test_projections_recomputed_restores_the_previous_setting(monkeypatch):
-    attention = bench.DisentangledSelfAttention
+    from DeBERTa.deberta.model import DisentangledSelfAttention, DisentangledSelfAttentionV2
+
+    attention = bench.FastDisentangledAttention
     for before in (True, False):
         monkeypatch.setattr(attention, "reuse_position_projections", before)
         with bench.projections_recomputed():
             assert attention.reuse_position_projections is False
+            assert not DisentangledSelfAttention.reuse_position_projections
+            assert not DisentangledSelfAttentionV2.reuse_position_projections
         assert attention.reuse_position_projections is before
 
 
@@ -114,3 +118,24 @@ def test_peak_memory_counts_what_a_step_allocates():
 
     peak = bench.peak_increase_bytes(step, torch.device("cpu"))
     assert 2 * size <= peak < 2 * size + 2**20
+
+
+def test_v3_preset_runs_against_transformers_deberta_v2(tmp_path):
+    """``--model v3-tiny``: transformers' DebertaV2Model gets the same weights and gives the same outputs."""
+    out = tmp_path / "bench.json"
+    status = bench.main(["--model", "v3-tiny", "--dtype", "fp32", "--forward", "2x40", "--train", "2x16",
+                         "--memory", "", "--repeats", "2", "--warmup", "0", "--threads", "1", "--quiet",
+                         "--json", str(out)])
+    assert status == 0
+    data = json.loads(out.read_text())
+    assert data["model_config"]["model_type"] == "deberta-v2" and not data["failures"]
+    assert {("forward 2x40", "deberta"), ("train 2x16", "bert")} <= {(r["case"], r["model"]) for r in data["results"]}
+
+    config = deberta.ModelConfig.preset("v3-tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    models = bench.build_models(config, ["deberta", "bert"], train=False, device=torch.device("cpu"), seed=0)
+    assert type(models["deberta"]).__name__ == "DebertaV2Model"
+    batch = bench.make_batch(bench.Shape(2, 40), config.vocab_size, torch.device("cpu"), seed=0)
+    with torch.no_grad():
+        ours = models["ours"](batch["ids"], batch["mask"])[-1]
+        theirs = models["deberta"](input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)

@@ -415,7 +415,7 @@ def test_errors_are_one_line(case: str, biased_mlm: tuple[deberta.MaskedLanguage
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("case", ["config disagrees", "token classifier", "wide pooler", "factorised embeddings"])
+@pytest.mark.parametrize("case", ["config disagrees", "two heads", "wide pooler", "factorised embeddings"])
 def test_checkpoints_transformers_cannot_hold_are_refused(case: str, tokenizer: GPT2Tokenizer, tmp_path: Path) -> None:
     """Refused before anything is written, with a line that says why, rather than exported half-right."""
     config = tiny_config(tokenizer)
@@ -423,8 +423,10 @@ def test_checkpoints_transformers_cannot_hold_are_refused(case: str, tokenizer: 
         model: torch.nn.Module = deberta.SequenceClassificationModel(config, num_labels=2)
         config = tiny_config(tokenizer, num_hidden_layers=3)
         expected = "missing deberta.encoder.layer.2."
-    elif case == "token classifier":
-        model, expected = deberta.TokenClassificationModel(config, num_labels=5), "no pooler"
+    elif case == "two heads":
+        model = deberta.SequenceClassificationModel(config, num_labels=2)
+        model.qa_outputs = torch.nn.Linear(config.hidden_size, 2)
+        expected = "several heads"
     elif case == "wide pooler":
         config = tiny_config(tokenizer, pooler_hidden_size=48)
         model, expected = deberta.SequenceClassificationModel(config, num_labels=2), "pooler_hidden_size 48"

@@ -78,10 +78,16 @@ def test_missing_keys_mean_what_they_meant_to_the_original():
     "data,message",
     [
         ({"hidden_sise": 12}, "unknown DeBERTa config keys: hidden_sise"),
-        ({"model_type": "deberta-v2"}, "not DeBERTa v1"),
-        ({"position_buckets": 256}, "v2/v3 feature"),
+        ({"model_type": "bert"}, "'bert' is not a DeBERTa model"),
+        ({"model_type": "deberta", "position_buckets": 256}, "sets 'position_buckets', a DeBERTa v2/v3 feature"),
+        ({"model_type": "deberta", "share_att_key": True}, "sets 'share_att_key'"),
         ({"pos_att_type": "c2p|p2p"}, "not supported"),
         ({"hidden_size": 30, "num_attention_heads": 4}, "not a multiple"),
+        ({"model_type": "deberta-v2", "norm_rel_ebd": "batch_norm"}, "norm_rel_ebd 'batch_norm'"),
+        ({"model_type": "deberta-v2", "attention_head_size": 5}, "attention_head_size 5"),
+        ({"model_type": "deberta-v2", "conv_kernel_size": 2}, "conv_kernel_size 2 must be odd"),
+        ({"model_type": "deberta-v2", "conv_kernel_size": 3, "conv_act": "softsign"}, "conv_act 'softsign'"),
+        ({"position_buckets": 256, "talking_head": True}, "'talking_head'"),
     ],
 )
 def test_bad_configs_are_rejected(data, message):
@@ -125,7 +131,7 @@ def test_apply_state_restores_weights_after_the_callers_init(tmp_path):
 
 def test_loading_reports_unknown_missing_and_misshaped_keys(tmp_path):
     state = deberta.DeBERTa(TINY).state_dict()
-    with pytest.raises(deberta.CheckpointError, match="not part of a DeBERTa v1 model: encoder.extra.weight"):
+    with pytest.raises(deberta.CheckpointError, match="not part of a DeBERTa model: encoder.extra.weight"):
         canonical_state({**state, "encoder.extra.weight": torch.zeros(1)})
 
     del state["encoder.layer.1.output.dense.bias"]

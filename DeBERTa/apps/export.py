@@ -8,8 +8,12 @@ the original release's layout or Hugging Face's, a weights file with its config 
 the training app (``<run>/checkpoints/step-N``) or a training run folder (its best checkpoint, else its
 newest). OUTPUT_DIR receives::
 
-    config.json              model_type deberta, architectures, the labels of a classifier
+    config.json              model_type deberta (v1) or deberta-v2 (v2, v3, mDeBERTa), architectures,
+                             the labels of a classifier
     model.safetensors        Hugging Face's key names, in the chosen dtype
+    spm.model, tokenizer_config.json, special_tokens_map.json, tokenizer.json
+                             for a SentencePiece tokenizer (v2/v3): what the released models ship, written by
+                             :meth:`DeBERTa.deberta.SPMTokenizer.save_pretrained`; or, for a GPT-2 vocabulary:
     tokenizer.json           the whole tokenizer for the ``tokenizers`` library: byte-level BPE over the
                              vocabulary, and DeBERTa's inputs [CLS] A [SEP] / [CLS] A [SEP] B [SEP] with
                              type ids 0 for [CLS] A [SEP] and 1 for B [SEP]
@@ -31,9 +35,12 @@ that its merges produce; the ``tokenizers`` BPE (and so transformers) cannot loa
 the export refuses it rather than write a folder that fails later.
 
 The architecture follows the head the checkpoint holds (``--task-head auto``): a pooler and classifier
-give ``DebertaForSequenceClassification``, a masked-LM head ``DebertaForMaskedLM`` (``legacy: false``: the
-head keeps its original names ``lm_predictions.lm_head.*``), none ``DebertaModel`` (encoder keys without
-the ``deberta.`` prefix). ``--task-head none`` exports the encoder alone.
+give ``DebertaForSequenceClassification``, a classifier alone ``DebertaForTokenClassification``,
+``qa_outputs`` ``DebertaForQuestionAnswering``, a masked-LM head ``DebertaForMaskedLM`` (``legacy: false``:
+the head keeps its original names ``lm_predictions.lm_head.*``), none ``DebertaModel`` (encoder keys
+without the ``deberta.`` prefix); ``DebertaV2…`` for a v2/v3 model. ``--task-head none`` exports the
+encoder alone. transformers has no class for v3's replaced-token-detection head (``mask_predictions.*``):
+it is left out, with a log line.
 
 The absolute position table of a model without ``position_biased_input`` is exported too, although
 transformers' DebertaModel has no use for it and skips it on loading (its
@@ -75,17 +82,29 @@ __all__ = ["ARCHITECTURES", "DTYPES", "ExportError", "export_hf", "main"]
 
 logger = logging.getLogger(__name__)
 
-CLASSIFICATION, MASKED_LM, ENCODER = "classification", "masked_lm", "encoder"
+CLASSIFICATION, TOKENS, SPANS, MASKED_LM, ENCODER = (
+    "classification", "token_classification", "question_answering", "masked_lm", "encoder")
 
 ARCHITECTURES = {
     CLASSIFICATION: "DebertaForSequenceClassification",
+    TOKENS: "DebertaForTokenClassification",
+    SPANS: "DebertaForQuestionAnswering",
     MASKED_LM: "DebertaForMaskedLM",
     ENCODER: "DebertaModel",
 }
-"""The transformers class each exported head loads into."""
+"""The transformers class each exported head of a v1 model loads into; ``DebertaV2…`` for v2/v3."""
+
+
+def architecture(config: deberta.ModelConfig, head: str) -> str:
+    """The transformers class name of ``head`` for the model family of ``config``."""
+    name = ARCHITECTURES[head]
+    return name.replace("Deberta", "DebertaV2", 1) if config.is_v2 else name
+
 
 # Key prefixes of each head in this package's (and Hugging Face's) names.
-_HEAD_PREFIXES = {CLASSIFICATION: ("pooler.", "classifier."), MASKED_LM: ("lm_predictions.",)}
+_HEAD_PREFIXES = {CLASSIFICATION: ("pooler.", "classifier."), TOKENS: ("classifier.",), SPANS: ("qa_outputs.",),
+                  MASKED_LM: ("lm_predictions.",)}
+_UNEXPORTED_HEADS = {"mask_predictions": "the replaced-token-detection head (transformers has no class for it)"}
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 """``--dtype`` choices: the type floating-point tensors are stored in."""
@@ -110,18 +129,21 @@ class ExportError(DeBERTaError):
 # Reading the source
 # --------------------------------------------------------------------------------------------------
 def _choose_head(state: dict[str, torch.Tensor], task_head: str) -> str:
-    """CLASSIFICATION, MASKED_LM or ENCODER: what the checkpoint holds, or ENCODER for ``--task-head none``."""
+    """The head to export: what the checkpoint holds, or ENCODER for ``--task-head none``."""
     if task_head == "none":
         return ENCODER
     present = {k.split(".", 1)[0] for k in state if not k.startswith(pretrained.ENCODER_PREFIX)}
-    if "classifier" in present and "lm_predictions" in present:
-        raise ExportError("the checkpoint holds both a classifier and a masked-LM head; export the encoder "
+    for name, what in _UNEXPORTED_HEADS.items():
+        if name in present:
+            logger.info("not exported: %s", what)
+    heads = sorted(present & {"classifier", "lm_predictions", "qa_outputs"})
+    if len(heads) > 1:
+        raise ExportError(f"the checkpoint holds several heads ({', '.join(heads)}); export the encoder "
                           "alone with --task-head none")
     if "classifier" in present:
-        if "pooler" not in present:
-            raise ExportError("the checkpoint's classifier has no pooler (a token classifier?): only sequence "
-                              "classification heads can be exported; use --task-head none for the encoder")
-        return CLASSIFICATION
+        return CLASSIFICATION if "pooler" in present else TOKENS
+    if "qa_outputs" in present:
+        return SPANS
     return MASKED_LM if "lm_predictions" in present else ENCODER
 
 
@@ -145,6 +167,10 @@ def _expected_shapes(config: deberta.ModelConfig, head: str, num_labels: int) ->
     with torch.device("meta"):
         if head == CLASSIFICATION:
             model: torch.nn.Module = deberta.SequenceClassificationModel(config, num_labels=num_labels)
+        elif head == TOKENS:
+            model = deberta.TokenClassificationModel(config, num_labels=num_labels)
+        elif head == SPANS:
+            model = deberta.QuestionAnsweringModel(config)
         elif head == MASKED_LM:
             model = deberta.MaskedLanguageModel(config)
         else:
@@ -166,7 +192,7 @@ def _hf_tensors(
     else:
         keep = (pretrained.ENCODER_PREFIX, *_HEAD_PREFIXES[head])
         tensors = {k: v for k, v in state.items() if k.startswith(keep)}
-    num_labels = state["classifier.weight"].shape[0] if head == CLASSIFICATION else 0
+    num_labels = state["classifier.weight"].shape[0] if head in (CLASSIFICATION, TOKENS) else 0
     expected = _expected_shapes(config, head, num_labels)
     positions = _POSITIONS if head == ENCODER else pretrained.ENCODER_PREFIX + _POSITIONS
     optional = set() if config.position_biased_input else {positions}
@@ -333,10 +359,12 @@ def export_hf(
     if tokenizer.vocab_size > config.vocab_size:
         raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
                           f"{config.vocab_size}; give the model's own vocabulary with --vocab")
-    _check_loadable_vocabulary(tokenizer)
+    byte_level = isinstance(tokenizer, GPT2Tokenizer)
+    if byte_level:
+        _check_loadable_vocabulary(tokenizer)
 
-    hf_config = {**config.to_hf_dict(), "architectures": [ARCHITECTURES[head]], "dtype": dtype}
-    if head == CLASSIFICATION:
+    hf_config = {**config.to_hf_dict(), "architectures": [architecture(config, head)], "dtype": dtype}
+    if head in (CLASSIFICATION, TOKENS):
         _, config_file = pretrained.find_files(checkpoint)
         hf_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
     if head == MASKED_LM and not config.position_biased_input:
@@ -348,7 +376,10 @@ def export_hf(
     try:
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         _write_json(staging / "config.json", hf_config)
-        _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
+        if byte_level:
+            _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
+        else:  # SentencePiece (v2/v3): the files the released models ship
+            tokenizer.save_pretrained(staging, model_max_length=config.max_position_embeddings)
         # mkdtemp (0700) and safetensors (0600) would make the export private to this user; a model
         # folder is for sharing, so it gets the permissions of any file this user creates.
         umask = _umask()
@@ -360,12 +391,13 @@ def export_hf(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("%s: %s from %s, %d tensors in %s, vocabulary of %d ids", output_dir, ARCHITECTURES[head],
+    logger.info("%s: %s from %s, %d tensors in %s, vocabulary of %d ids", output_dir, architecture(config, head),
                 checkpoint, len(tensors), dtype, tokenizer.vocab_size)
-    logger.warning("load the tokenizer with transformers' AutoTokenizer: its DebertaTokenizer class (as of "
-                   "transformers 5) ignores %s's pair template and encodes sentence pairs as [CLS] A [SEP] [SEP] "
-                   "B [SEP] with type ids 0, unlike DeBERTa's [CLS] A [SEP] B [SEP] with type ids 1 for B",
-                   TOKENIZER_FILE)
+    if byte_level:
+        logger.warning("load the tokenizer with transformers' AutoTokenizer: its DebertaTokenizer class (as of "
+                       "transformers 5) ignores %s's pair template and encodes sentence pairs as [CLS] A [SEP] "
+                       "[SEP] B [SEP] with type ids 0, unlike DeBERTa's [CLS] A [SEP] B [SEP] with type ids 1 for B",
+                       TOKENIZER_FILE)
     return output_dir
 
 
@@ -376,9 +408,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         error_type=ExportError,
         prog="python -m DeBERTa.apps.export",
-        description="Write a Hugging Face folder (config.json, model.safetensors, tokenizer.json, vocab.json, "
-        "merges.txt) that transformers' DebertaModel / DebertaForSequenceClassification / DebertaForMaskedLM and "
-        "AutoTokenizer load.",
+        description="Write a Hugging Face folder (config.json, model.safetensors, the tokenizer's files) that "
+        "transformers' DebertaModel / DebertaV2Model and their ForSequenceClassification / ForTokenClassification / "
+        "ForQuestionAnswering / ForMaskedLM classes and AutoTokenizer load.",
     )
     parser.add_argument("source", metavar="SOURCE",
                         help="model name, pre-trained folder or weights file, training checkpoint or run folder")

@@ -7,29 +7,42 @@ from .heads import (
     EnhancedMaskDecoder,
     HeadOutput,
     MaskedLanguageModel,
+    MaskPredictionHead,
     MultiChoiceModel,
+    QuestionAnsweringModel,
+    ReplacedTokenDetectionModel,
     SequenceClassificationModel,
     TokenClassificationModel,
 )
 from .model import DeBERTa
 from .pretrained import CheckpointError, load_model_state
+from .spm_tokenizer import SPMTokenizer, build_spm_vocab
 from .tokenizer import (
     BPEVocabulary,
     Encoding,
+    EncodingWithOffsets,
     GPT2Tokenizer,
+    TextEncoding,
     TokenizerError,
     build_vocab,
     gpt2_bpe_files,
     load_vocabulary,
 )
+from .tokenizer_loader import Tokenizer, load_tokenizer
 
 __all__ = [
     "BPEVocabulary",
     "Encoding",
+    "EncodingWithOffsets",
     "GPT2Tokenizer",
+    "SPMTokenizer",
+    "TextEncoding",
+    "Tokenizer",
     "TokenizerError",
+    "build_spm_vocab",
     "build_vocab",
     "gpt2_bpe_files",
+    "load_tokenizer",
     "load_vocabulary",
     "CheckpointError",
     "ConfigError",
@@ -39,8 +52,11 @@ __all__ = [
     "EnhancedMaskDecoder",
     "HeadOutput",
     "MaskedLanguageModel",
+    "MaskPredictionHead",
     "ModelConfig",
     "MultiChoiceModel",
+    "QuestionAnsweringModel",
+    "ReplacedTokenDetectionModel",
     "SequenceClassificationModel",
     "TokenClassificationModel",
     "load_model_state",

@@ -1,4 +1,9 @@
-"""Model configuration: one typed dataclass, named presets, and both JSON layouts.
+"""Model configuration: one typed dataclass for DeBERTa v1 and v2/v3, named presets, both JSON layouts.
+
+``model_type`` tells the two families apart, with the names Hugging Face uses: ``deberta`` (v1) and
+``deberta-v2`` (v2, v3 and mDeBERTa). The v2/v3 fields (``position_buckets``, ``share_att_key``,
+``norm_rel_ebd``, ``conv_*``, ``attention_head_size``) keep their defaults in a v1 config; a v1 config
+that sets one is an error naming it.
 
 DeBERTa checkpoints come with one of two config files:
 
@@ -35,11 +40,17 @@ _HF_BOOKKEEPING_KEYS = {
     "summary_first_dropout",
 }
 
-# Keys that only DeBERTa v2/v3 use; a non-default value means the checkpoint is not a v1 model.
+MODEL_TYPES = ("deberta", "deberta-v2")
+"""The two families: DeBERTa v1, and v2/v3/mDeBERTa (Hugging Face's ``model_type`` names)."""
+
+# Fields that only DeBERTa v2/v3 use, with the value that means "off": a v1 config must leave them so,
+# and a file without ``model_type`` that sets one of them describes a v2/v3 model.
 _V2_ONLY_DEFAULTS: dict[str, Any] = {
     "position_buckets": -1, "share_att_key": False, "norm_rel_ebd": "none", "conv_kernel_size": 0,
-    "talking_head": False,
+    "conv_groups": 1, "conv_act": "tanh", "attention_head_size": None,
 }
+# Keys of the original v2 code that neither family implements: accepted only with the value meaning "off".
+_UNSUPPORTED_OFF: dict[str, Any] = {"talking_head": False}
 
 
 # What a key absent from either file layout means: both the original code and Hugging Face read a
@@ -52,12 +63,12 @@ _FILE_DEFAULTS: dict[str, Any] = {
 
 
 class ConfigError(DeBERTaError, ValueError):
-    """A config file or value that does not describe a DeBERTa v1 model."""
+    """A config file or value that does not describe a DeBERTa model this package implements."""
 
 
 @dataclass
 class ModelConfig:
-    """Hyper-parameters of a DeBERTa v1 network (field names as in the original release)."""
+    """Hyper-parameters of a DeBERTa v1 or v2/v3 network (field names as in the original release)."""
 
     hidden_size: int = 768
     """Width of every hidden state and embedding."""
@@ -101,19 +112,63 @@ class ModelConfig:
     """Dropout applied to the [CLS] state before the pooler's dense layer."""
     pooler_hidden_act: str = "gelu"
     """Activation after the pooler's dense layer."""
+    model_type: str = "deberta"
+    """The family: ``deberta`` (v1: fused ``in_proj``) or ``deberta-v2`` (v2, v3, mDeBERTa: separate
+    query/key/value projections with biases, and the fields below)."""
+    position_buckets: int = -1
+    """v2/v3: relative distances inside ±position_buckets/2 keep their own row, farther ones share rows on a
+    logarithmic scale up to ``max_relative_positions``, beyond it the last row; -1: no buckets (clamp at k)."""
+    share_att_key: bool = False
+    """v2/v3: the relative-position keys and queries go through the content key/query projections."""
+    norm_rel_ebd: str = "none"
+    """v2/v3: ``layer_norm`` normalises the relative-position table (the encoder's ``LayerNorm``); ``none``."""
+    conv_kernel_size: int = 0
+    """v2: width of the n-gram convolution after the first layer (v2-xlarge/xxlarge: 3); 0: none."""
+    conv_groups: int = 1
+    """v2: groups of that convolution."""
+    conv_act: str = "tanh"
+    """v2: activation of that convolution."""
+    attention_head_size: int | None = None
+    """v2/v3: width of one attention head when given explicitly; heads × width must equal ``hidden_size``."""
 
     def __post_init__(self) -> None:
         if isinstance(self.pos_att_type, str):
             self.pos_att_type = parse_pos_att_type(self.pos_att_type)
-        self.pos_att_type = tuple(self.pos_att_type)
         unknown = [t for t in self.pos_att_type if t not in POSITION_TERMS]
         if unknown:
-            raise ConfigError(f"pos_att_type {unknown} is not supported by DeBERTa v1 (known: c2p, p2c)")
+            raise ConfigError(f"pos_att_type {unknown} is not supported (known: c2p, p2c)")
+        # One order whatever the file says ("p2c|c2p" in the v3 releases): the terms are a set.
+        self.pos_att_type = tuple(t for t in POSITION_TERMS if t in self.pos_att_type)
+        if self.model_type not in MODEL_TYPES:
+            raise ConfigError(
+                f"model_type {self.model_type!r} is not a DeBERTa model (known: {', '.join(MODEL_TYPES)})")
+        if self.model_type == "deberta":
+            for key, off in _V2_ONLY_DEFAULTS.items():
+                if getattr(self, key) != off:
+                    raise ConfigError(
+                        f"config sets {key!r}, a DeBERTa v2/v3 feature, for a v1 model (model_type 'deberta'); "
+                        "use model_type 'deberta-v2'")
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
                 f"{self.num_attention_heads}"
             )
+        if self.attention_head_size is not None and self.attention_head_size * self.num_attention_heads != \
+                self.hidden_size:
+            raise ConfigError(
+                f"attention_head_size {self.attention_head_size} × num_attention_heads {self.num_attention_heads} "
+                f"is not hidden_size {self.hidden_size}")
+        norms = {n.strip() for n in self.norm_rel_ebd.lower().split("|")} - {"", "none"}
+        if norms - {"layer_norm"}:
+            raise ConfigError(f"norm_rel_ebd {self.norm_rel_ebd!r} is not supported (layer_norm or none)")
+        self.norm_rel_ebd = "layer_norm" if norms else "none"
+        if self.conv_kernel_size and self.conv_kernel_size % 2 == 0:
+            raise ConfigError(f"conv_kernel_size {self.conv_kernel_size} must be odd (the output keeps the length)")
+        if self.conv_kernel_size and self.hidden_size % self.conv_groups:
+            raise ConfigError(f"conv_groups {self.conv_groups} does not divide hidden_size {self.hidden_size}")
+        for key in ("hidden_act", "pooler_hidden_act", "conv_act"):
+            if getattr(self, key) not in KNOWN_ACTIVATIONS:
+                raise ConfigError(f"{key} {getattr(self, key)!r} is not known ({', '.join(KNOWN_ACTIVATIONS)})")
         if self.embedding_size == self.hidden_size:
             self.embedding_size = None
         if self.pooler_hidden_size is None:
@@ -126,14 +181,28 @@ class ModelConfig:
         return self.hidden_size // self.num_attention_heads
 
     @property
+    def is_v2(self) -> bool:
+        """Whether this is a DeBERTa v2/v3/mDeBERTa model (``model_type`` ``deberta-v2``)."""
+        return self.model_type == "deberta-v2"
+
+    @property
     def relative_span(self) -> int:
-        """k, the largest relative distance with its own embedding (``max_relative_positions``)."""
+        """k, the largest relative distance told apart (``max_relative_positions``, -1 → ``max_position_embeddings``).
+
+        Without buckets it is also the half-size of the relative-position table; with buckets the
+        logarithmic scale reaches its last row at k − 1.
+        """
         return self.max_relative_positions if self.max_relative_positions >= 1 else self.max_position_embeddings
+
+    @property
+    def position_table_span(self) -> int:
+        """P, half the rows of the relative-position table: ``position_buckets`` when set, else k."""
+        return self.position_buckets if self.position_buckets > 0 else self.relative_span
 
     # ----- presets --------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:
-        """A named preset (``base``, ``large``, ``tiny``, ``small``) with optional field overrides."""
+        """A named preset (``base``, ``large``, ``v3-base``, ... see :data:`PRESETS`) with optional field overrides."""
         if name not in PRESETS:
             raise ConfigError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}")
         return dataclasses.replace(PRESETS[name], **overrides)
@@ -141,14 +210,25 @@ class ModelConfig:
     # ----- JSON layouts ---------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Read either layout (original ``model_config.json`` or Hugging Face ``config.json``)."""
-        data = {**_FILE_DEFAULTS, **data}
+        """Read either layout (original ``model_config.json`` or Hugging Face ``config.json``), v1 or v2/v3.
+
+        The family is ``model_type`` when the file names it; the original release's files do not, and
+        there a v2/v3 key that is set (``position_buckets``, ``share_att_key``, ...) means v2/v3.
+        """
         model_type = data.get("model_type")
-        if model_type not in (None, "deberta"):
-            raise ConfigError(f"model_type {model_type!r} is not DeBERTa v1 ('deberta')")
-        for key, default in _V2_ONLY_DEFAULTS.items():
-            if key in data and data.pop(key) not in (default, None):
-                raise ConfigError(f"config sets {key!r}, a DeBERTa v2/v3 feature this v1 model does not have")
+        if model_type is None:
+            v2_keys = [k for k, off in _V2_ONLY_DEFAULTS.items() if data.get(k, off) not in (off, None)]
+            model_type = "deberta-v2" if v2_keys else "deberta"
+        if model_type not in MODEL_TYPES:
+            raise ConfigError(f"model_type {model_type!r} is not a DeBERTa model (known: {', '.join(MODEL_TYPES)})")
+        data = {**_FILE_DEFAULTS, **(_V2_FILE_DEFAULTS if model_type == "deberta-v2" else {}), **data,
+                "model_type": model_type}
+        for key, off in _UNSUPPORTED_OFF.items():
+            if key in data and data.pop(key) not in (off, None):
+                raise ConfigError(f"config sets {key!r}, which this package does not implement")
+        for key in _V2_ONLY_DEFAULTS:  # HF writes null for some unset keys
+            if key in data and data[key] is None:
+                del data[key]
         pooling = data.pop("pooling", None)
         if isinstance(pooling, dict):
             data.setdefault("pooler_hidden_size", pooling.get("hidden_size"))
@@ -163,6 +243,8 @@ class ModelConfig:
         unknown = sorted(k for k in data if k not in names and k not in _HF_BOOKKEEPING_KEYS)
         if unknown:
             raise ConfigError(f"unknown DeBERTa config keys: {', '.join(unknown)}")
+        if isinstance(data.get("pos_att_type"), list):
+            data["pos_att_type"] = tuple(t.strip().lower() for t in data["pos_att_type"])
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
@@ -174,12 +256,23 @@ class ModelConfig:
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
         return cls.from_dict(data)
 
+    def _file_fields(self) -> dict[str, Any]:
+        """The fields a file holds: a v1 config leaves out the v2/v3 fields (a v1 file stays as it was)."""
+        data = dataclasses.asdict(self)
+        for key in ("embedding_size", "attention_head_size"):
+            if data[key] is None:
+                del data[key]
+        if not self.is_v2:
+            for key in _V2_ONLY_DEFAULTS:
+                data.pop(key, None)
+        return data
+
     def to_original_dict(self) -> dict[str, Any]:
         """The original release's ``model_config.json`` layout."""
-        data = {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("pooler_")}
+        data = {k: v for k, v in self._file_fields().items() if not k.startswith("pooler_")}
         data["pos_att_type"] = "|".join(self.pos_att_type) if self.pos_att_type else "none"
-        if data["embedding_size"] is None:
-            del data["embedding_size"]
+        if not self.is_v2:
+            del data["model_type"]  # the v1 release's files have none
         data["pooling"] = {
             "hidden_size": self.pooler_hidden_size,
             "dropout": self.pooler_dropout,
@@ -188,13 +281,10 @@ class ModelConfig:
         return data
 
     def to_hf_dict(self) -> dict[str, Any]:
-        """Hugging Face's ``config.json`` layout (``model_type`` ``deberta``)."""
-        data = dataclasses.asdict(self)
+        """Hugging Face's ``config.json`` layout (``model_type`` ``deberta`` or ``deberta-v2``)."""
+        data = self._file_fields()
         data["pos_att_type"] = list(self.pos_att_type)
         data["pad_token_id"] = data.pop("padding_idx")
-        if data["embedding_size"] is None:
-            del data["embedding_size"]
-        data["model_type"] = "deberta"
         data["legacy"] = False  # the LM head is the original one (lm_predictions.lm_head.*)
         return data
 
@@ -204,6 +294,13 @@ class ModelConfig:
             raise ConfigError(f"unknown config layout {layout!r} (original or hf)")
         data = self.to_original_dict() if layout == "original" else self.to_hf_dict()
         Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+# Defaults of a v2/v3 file where they differ from the v1 ones (Hugging Face's DebertaV2Config).
+_V2_FILE_DEFAULTS: dict[str, Any] = {"vocab_size": 128100}
+
+KNOWN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "relu", "tanh", "swish", "silu")
+"""Activation names a config may use (:func:`DeBERTa.deberta.model.activation` implements them)."""
 
 
 def parse_pos_att_type(text: str) -> tuple[str, ...]:
@@ -223,3 +320,32 @@ PRESETS: dict[str, ModelConfig] = {
         max_position_embeddings=128, max_relative_positions=16,
     ),
 }
+
+
+def _v3(**fields: Any) -> ModelConfig:
+    """The published v3 shape: buckets of 256, shared attention keys, a normalised table, no absolute positions."""
+    shape = dict(
+        model_type="deberta-v2", vocab_size=128100, position_buckets=256, share_att_key=True,
+        norm_rel_ebd="layer_norm", pos_att_type=("p2c", "c2p"), max_relative_positions=-1,
+        position_biased_input=False, type_vocab_size=0, layer_norm_eps=1e-7,
+    )
+    return ModelConfig(**{**shape, **fields})
+
+
+PRESETS.update({
+    "v3-xsmall": _v3(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
+    "v3-small": _v3(hidden_size=768, num_hidden_layers=6, num_attention_heads=12, intermediate_size=3072),
+    "v3-base": _v3(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "v3-large": _v3(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+    "mdeberta-v3-base": _v3(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                            vocab_size=251000),
+    # v2-xlarge/xxlarge: v3's attention with the n-gram convolution after the first layer.
+    "v2-xlarge": _v3(hidden_size=1536, num_hidden_layers=24, num_attention_heads=24, intermediate_size=6144,
+                     attention_head_size=64, conv_kernel_size=3, conv_act="gelu"),
+    "v2-xxlarge": _v3(hidden_size=1536, num_hidden_layers=48, num_attention_heads=24, intermediate_size=6144,
+                      attention_head_size=64, conv_kernel_size=3, conv_act="gelu"),
+    # For tests and the demo: two layers at width 32; buckets of 8 up to distance 32, so that short
+    # sequences reach the logarithmic scale and pass its end.
+    "v3-tiny": _v3(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                   max_position_embeddings=128, position_buckets=8, max_relative_positions=32),
+})

@@ -1,8 +1,12 @@
-"""Task heads on the DeBERTa encoder: classification, token classification, multiple choice, masked LM.
+"""Task heads on the DeBERTa encoder (v1 and v2/v3 alike): classification, token classification,
+multiple choice, span question answering, masked LM, replaced-token detection.
 
 Shapes as in :mod:`DeBERTa.deberta.model` (B batch, L length, D hidden, V vocabulary), plus
 C labels and N choices. Parameter names match the released checkpoints and Hugging Face's heads
-(``pooler.dense``, ``classifier``, ``lm_predictions.lm_head``), so fine-tuned models load as they are.
+(``pooler.dense``, ``classifier``, ``qa_outputs``, ``lm_predictions.lm_head``, ``mask_predictions``),
+so fine-tuned and released models load as they are. Every head's ``forward`` takes the batch's
+``input_ids``, ``type_ids``, ``input_mask`` (2-D, or the original API's 3-D mask), its labels and
+``position_ids``, and returns a :class:`HeadOutput`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import token_mask
 from .config import ModelConfig
 from .model import DeBERTa, LayerNorm, activation, init_weights
 from .pretrained import load_head_state, load_pretrained
@@ -22,7 +27,8 @@ class HeadOutput(NamedTuple):
     """What every head returns; unpacks like the original ``(logits, loss)`` tuple."""
 
     logits: torch.Tensor
-    """Scores: (B, C) for sequences, (B, L, C) for tokens, (B, N) for choices, (M, V) for masked LM."""
+    """Scores: (B, C) for sequences, (B, L, C) for tokens, (B, N) for choices, (B, L, 2) for span start
+    and end, (M, V) for masked LM, (B, L) for replaced-token detection."""
     loss: torch.Tensor | None
     """Mean loss over labelled items, or None without labels."""
 
@@ -239,7 +245,98 @@ class MaskedLanguageModel(_HeadModel):
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None].expand_as(input_ids)
         layers = self.deberta(input_ids, input_mask, type_ids, position_ids=position_ids)
-        targets = labels > 0 if labels is not None else input_mask.bool()
+        targets = labels > 0 if labels is not None else token_mask(input_mask).bool()
         logits = self.lm_predictions(self.deberta, layers, position_ids, input_mask, targets)
         loss = None if labels is None else F.cross_entropy(logits.float(), labels[targets].long())
+        return HeadOutput(logits, loss)
+
+
+class QuestionAnsweringModel(_HeadModel):
+    """Span extraction (SQuAD): a start and an end score per token, from one linear layer ``qa_outputs``."""
+
+    head_prefixes = ("qa_outputs.",)
+
+    def __init__(self, config: ModelConfig | None = None, pre_trained: str | None = None):
+        super().__init__(config, pre_trained)
+        self.qa_outputs = nn.Linear(self.config.hidden_size, 2)
+        self._finish_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        type_ids: torch.Tensor | None = None,
+        input_mask: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **_: object,
+    ) -> HeadOutput:
+        """ids (B, L) → logits (B, L, 2): [..., 0] start, [..., 1] end scores, padding not masked.
+
+        ``start_positions``/``end_positions`` (B,): token indices of the answer (0, the [CLS] token, for
+        no answer); positions outside the sequence are ignored. The loss is the mean of the start and end
+        cross-entropies, as in transformers, but over the real tokens only: padding is never an answer.
+        """
+        hidden = self.deberta(input_ids, input_mask, type_ids, output_all_encoded_layers=False,
+                              position_ids=position_ids)[-1]
+        logits = self.qa_outputs(hidden)  # (B, L, 2)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            ignored = logits.shape[1]  # positions beyond the sequence (truncated answers) count for nothing
+            start, end = (p.view(-1).long().clamp(0, ignored) for p in (start_positions, end_positions))
+            scores = logits.float()
+            if input_mask is not None:
+                padded = token_mask(input_mask)[..., None] == 0  # (B, L, 1)
+                scores = scores.masked_fill(padded, torch.finfo(torch.float32).min / 2)
+            start_loss = F.cross_entropy(scores[..., 0], start, ignore_index=ignored)
+            end_loss = F.cross_entropy(scores[..., 1], end, ignore_index=ignored)
+            loss = (start_loss + end_loss) / 2
+        return HeadOutput(logits, loss)
+
+
+class MaskPredictionHead(nn.Module):
+    """The replaced-token-detection (RTD) discriminator's head of DeBERTa v3 (``mask_predictions``).
+
+    Each token's state plus the [CLS] state, normalised, then dense → activation → one logit: whether the
+    token was replaced by the generator.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) → (B, L) logits."""
+        states = self.LayerNorm(hidden_states[:, :1] + hidden_states)
+        return self.classifier(self.act(self.dense(states))).squeeze(-1)
+
+
+class ReplacedTokenDetectionModel(_HeadModel):
+    """DeBERTa v3's discriminator: for every token, whether it was replaced (the ELECTRA-style RTD objective)."""
+
+    head_prefixes = ("mask_predictions.",)
+
+    def __init__(self, config: ModelConfig | None = None, pre_trained: str | None = None):
+        super().__init__(config, pre_trained)
+        self.mask_predictions = MaskPredictionHead(self.config)
+        self._finish_init()
+
+    def forward(self, input_ids, type_ids=None, input_mask=None, labels=None, position_ids=None, **_):
+        """ids (B, L) → logits (B, L); ``labels`` (B, L): 1 replaced, 0 original, < 0 ignored.
+
+        The loss is the mean binary cross-entropy over the real tokens (``input_mask``) with a label ≥ 0.
+        """
+        hidden = self.deberta(input_ids, input_mask, type_ids, output_all_encoded_layers=False,
+                              position_ids=position_ids)[-1]
+        logits = self.mask_predictions(hidden)  # (B, L)
+        loss = None
+        if labels is not None:
+            counted = labels >= 0
+            if input_mask is not None:
+                counted &= token_mask(input_mask).bool()
+            losses = F.binary_cross_entropy_with_logits(logits.float(), labels.clamp(min=0).float(), reduction="none")
+            loss = (losses * counted).sum() / counted.sum().clamp(min=1)
         return HeadOutput(logits, loss)

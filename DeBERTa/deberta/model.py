@@ -1,21 +1,15 @@
-"""DeBERTa v1: embeddings → relative positions → disentangled attention → layer → encoder → model.
+"""DeBERTa: embeddings → relative positions → disentangled attention → layer → encoder → model.
 
-Read top to bottom. Parameter names are those of the released checkpoints, so official weights load
-with no renaming (see :mod:`DeBERTa.deberta.pretrained`).
+Read top to bottom. One model for both families: v1 (``model_type`` ``deberta``) and v2/v3/mDeBERTa
+(``deberta-v2``), which differ in the attention's projections (:class:`DisentangledSelfAttention`,
+:class:`DisentangledSelfAttentionV2`), in bucketed relative distances, a normalised relative-position
+table, and the n-gram convolution after the first layer (:class:`ConvLayer`). Parameter names are
+those of the released checkpoints, so official weights load with no renaming (see
+:mod:`DeBERTa.deberta.pretrained`).
 
-How the attention is computed, and why. The relative terms c2p[i, j] = q_i · kr[δ] and
-p2c[i, j] = k_j · qr[δ] depend on δ = i − j only through a table row. Rather than multiplying every
-query (key) by all 2S table rows and gathering the (Lq, Lk) entries with an index tensor, as the
-released code does, each block of n queries (keys) is multiplied by the n + Lk (n + Lq) rows its
-band actually uses, and the band is read out of the products as a strided view
-(:func:`banded_products`). The two bands and the padding are summed into one (B, H, Lq, Lk) bias,
-which PyTorch's fused attention kernel takes as its mask on GPU; the CPU spells the softmax out (its
-fused kernel has no dropout and no gradient for a mask, and was slower in inference). Inference goes
-through the batch in pieces of a few sequences or heads, so that no score-sized temporary is made;
-on a CPU with AVX-512 it takes a compiled kernel instead (:mod:`.cpu_kernel`) that does all of it in
-one pass per block of queries, each relative product only for the pairs (i, j) that exist.
-The formula these compute is the one written in :class:`DisentangledSelfAttention`;
-tests/test_fast_attention.py checks them against it.
+This file writes the formula; :mod:`DeBERTa.deberta.attention` computes the attention fast (banded
+products instead of index tensors of the scores' size, inference in pieces, the compiled CPU kernel,
+reused position projections), and tests check it against the formula.
 
 Shape legend
     B   batch size
@@ -23,22 +17,44 @@ Shape legend
     D   hidden size;  E  word-embedding size (= D unless ``embedding_size`` is set)
     H   attention heads;  d = D / H, the width of one head
     I   intermediate_size, the width of the feed-forward layer
-    k   ``max_relative_positions`` (-1 → ``max_position_embeddings``): rel_embeddings has 2k rows
-    S   attention span = min(max(Lq, Lk), k): the rows of rel_embeddings a forward pass uses are 2S
+    k   ``max_relative_positions`` (-1 → ``max_position_embeddings``)
+    P   half the rows of rel_embeddings: k, or ``position_buckets`` (v2/v3) when set
+    S   attention span ≤ P: the rows of rel_embeddings a forward pass uses are 2S
     n   rows per block of the relative products (m for the query blocks when both appear)
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cpu_kernel
+from .attention import (
+    FastDisentangledAttention,
+    PositionTables,
+    attention_span,
+    band_block,
+    band_window_rows,
+    banded_products,
+    diagonal_band,
+    gather_windows,
+    padding_bias,
+    piece_shape,
+    project_heads,
+    reuse_allowed,
+    reused,
+    token_mask,
+)
 from .config import ModelConfig
+from .recompute import activation_linear, recomputable
+
+__all__ = [  # the attention helpers stay importable from here, where they were before attention.py
+    "DeBERTa", "DisentangledSelfAttention", "DisentangledSelfAttentionV2", "Dropout", "LayerNorm", "activation",
+    "attention_span", "band_block", "band_window_rows", "banded_products", "diagonal_band", "gather_windows",
+    "init_weights", "padding_bias", "piece_shape",
+]
 
 
 def tanh_gelu(x: torch.Tensor) -> torch.Tensor:
@@ -159,118 +175,16 @@ class Embeddings(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# Relative positions
-# --------------------------------------------------------------------------------------------------
-def attention_span(query_size: int, key_size: int, max_relative_positions: int) -> int:
-    """S: distances are clamped to [−S, S), and rows k−S … k+S−1 of rel_embeddings are used."""
-    return min(max(query_size, key_size), max_relative_positions)
-
-
-def position_rows(distances: torch.Tensor, span: int) -> torch.Tensor:
-    """Rows of the 2S position projections for relative distances δ: clamp(δ + S, 0, 2S − 1)."""
-    return torch.clamp(distances + span, 0, 2 * span - 1)
-
-
-def diagonal_band(products: torch.Tensor, width: int) -> torch.Tensor:
-    """The band of a matrix of products with one column per diagonal, as an (R, width) view.
-
-    ``products`` (..., R, W), rows contiguous, W ≥ width + 1, holds in column u the product of row r
-    with table entry u. The result's element [r, c] is products[r, R − 1 − r + c]: moving right along
-    a row of the result walks the diagonals in order, moving down shifts them by one. No copy, no
-    index tensor: the view steps W − 1 elements per row through the flattened rows.
-    """
-    rows, columns = products.shape[-2:]
-    flat = products.flatten(-2)[..., rows - 1 : rows - 1 + rows * (columns - 1)]  # (..., R·(W − 1))
-    return flat.unflatten(-1, (rows, columns - 1))[..., :width]  # (..., R, width)
-
-
-def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
-    """Rows per block of :func:`banded_products`: the largest divisor of R up to √(d·width/B), at least 16.
-
-    A block of n rows multiplies its own window of n + width table entries, so smaller blocks compute
-    fewer products (B·R·(n + width)) but copy more windows (d·(R/n)·(n + width) entries); the square root
-    balances the two. It gives 32 rows for 8×128 and 128 for 1×512, the best measured on a CPU.
-    """
-    best = math.sqrt(head_size * width / batch)
-    block = rows
-    for candidate in range(16, min(rows, int(best)) + 1):  # a plain loop: torch.compile traces it
-        if rows % candidate == 0:
-            block = candidate
-    return block
-
-
-def band_window_rows(rows: torch.Tensor, size: int, width: int, block: int) -> torch.Tensor:
-    """The table entries of the window each block of n rows multiplies in :func:`banded_products`: (R/n, n + width).
-
-    rows (R + width,) the table entry of each diagonal, R = ``size``; ``block`` n divides R
-    (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``, so a block of
-    n rows needs n + width − 1 of them: its window has n + width entries (one spare, for
-    :func:`diagonal_band`) instead of R + width.
-    """
-    # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. The windows are
-    # gathered from the small table (not unfolded from it: under torch.compile 2.13 the backward of a
-    # matrix product with a single full-length unfold window corrupts memory).
-    starts = size - block * torch.arange(1, size // block + 1, device=rows.device)  # (R/n,)
-    return rows[starts[:, None] + torch.arange(block + width, device=rows.device)]  # (R/n, n + width)
-
-
-def gather_windows(positions: torch.Tensor, window_rows: torch.Tensor) -> torch.Tensor:
-    """Rows (blocks, w) of a per-head table (H, P, d) → windows (H, blocks, w, d)."""
-    return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)
-
-
-def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch.Tensor:
-    """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
-
-    x (B, H, R, d); windows (H, R/n, n + width, d): the rows :func:`band_window_rows` of a per-head table
-    ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only,
-    and the band read out as a view.
-    """
-    batch, _, size, _ = x.shape
-    blocks = windows.shape[1]
-    x = x.unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
-    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, -1))  # (H, R/n, B, n, n + width)
-    return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
-
-
-def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """mask (B, Lk) → (B, 1, 1, Lk): 0 for real keys, a large negative number for padded ones.
-
-    Added to the scores, it leaves padded keys no weight after the softmax. The number is half the
-    lowest value of the scores' own dtype: finite after adding any score, also in bf16/fp16, so rows
-    with every key padded give no NaN (float32's lowest rounds to -inf in bf16, and -inf − (-inf) is
-    NaN in the softmax).
-    """
-    padded = attention_mask[:, None, None, :] == 0  # (B, 1, 1, Lk)
-    bias = torch.zeros(padded.shape, dtype=dtype, device=padded.device)
-    return bias.masked_fill_(padded, torch.finfo(dtype).min / 2)
-
-
-def piece_shape(batch: int, heads: int, head_bytes: int, budget: int) -> tuple[int, int]:
-    """Sequences and heads per piece of inference attention, so that its bias (head_bytes per head) fits in budget.
-
-    Whole sequences if one fits, else heads of one sequence; at least one of each.
-    """
-    head_bytes = max(1, head_bytes)  # empty sequences
-    if budget >= heads * head_bytes:
-        return min(batch, budget // (heads * head_bytes)), heads
-    return 1, max(1, budget // head_bytes)
-
-
-PositionTables = tuple[torch.Tensor | None, torch.Tensor | None]
-"""kr and qr of c2p and p2c, None for a term not used: tables (H, 2S, d), or their windows (H, blocks, rows, d)."""
-
-
-# --------------------------------------------------------------------------------------------------
 # Disentangled self-attention
 # --------------------------------------------------------------------------------------------------
-class DisentangledSelfAttention(nn.Module):
-    """Self-attention whose scores add content→position (c2p) and position→content (p2c) terms.
+class DisentangledSelfAttention(FastDisentangledAttention):
+    """DeBERTa v1 self-attention: content scores plus content→position (c2p) and position→content (p2c) terms.
 
     score(i, j) = [q_i·k_j + q_i·kr_{δ(i,j)} + k_j·qr_{δ(i,j)}] / sqrt(d · (1 + number of terms)),
-    with kr = rel_embeddings · pos_proj and qr = rel_embeddings · pos_q_proj, δ clamped to the span.
-    Q, K and V come from one fused ``in_proj`` whose rows are interleaved per head: the output of
-    head h is [q_h, k_h, v_h] (3d rows), as in the released weights.
+    with kr = rel_embeddings · pos_proj and qr = rel_embeddings · pos_q_proj, δ = i − j clamped to
+    [−k, k). Q, K and V come from one fused ``in_proj`` whose rows are interleaved per head: the output
+    of head h is [q_h, k_h, v_h] (3d rows), as in the released weights; q and v have biases, k none.
+    How the scores are computed fast: :mod:`.attention`.
     """
 
     def __init__(self, config: ModelConfig):
@@ -293,21 +207,6 @@ class DisentangledSelfAttention(nn.Module):
             if "p2c" in self.pos_att_type:
                 self.pos_q_proj = nn.Linear(config.hidden_size, all_head_size)
         self.dropout = Dropout(config.attention_probs_dropout_prob)
-        self._reused_projections: dict = {}  # see position_projections
-
-    reuse_position_projections = True
-    """Reuse the position projections across inference calls while the weights stay the same."""
-
-    cpu_kernel = True
-    """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
-    fused_cpu_bias = False
-    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
-    piece_bytes = {"cpu": 2 * 2**20, "cuda": 256 * 2**20}
-    """Inference attends in pieces whose bias fits in this many bytes, per device type; other devices in one piece."""
-
-    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., L, H·w) → (..., H, L, w)."""
-        return x.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)  # (..., H, L, w)
 
     def project_qkv(
         self, hidden_states: torch.Tensor, query_states: torch.Tensor | None
@@ -328,222 +227,78 @@ class DisentangledSelfAttention(nn.Module):
             v = self.split_heads(F.linear(hidden_states, w_v, self.v_bias))  # (B, H, Lk, d)
         return q, k, v
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor,
-        rel_embeddings: torch.Tensor | None = None,
-        query_states: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Hidden states (B, Lk, D), mask (B, Lk), rel_embeddings (2k, D) → context (B, Lq, D)."""
-        q, k, v = self.project_qkv(hidden_states, query_states)
-        padding = padding_bias(attention_mask, q.dtype)  # (B, 1, 1, Lk)
-        if self.relative_attention and self.pos_att_type:
-            context = self.attend_with_positions(q, k, v, rel_embeddings, padding)  # (B, H, Lq, d)
-        else:
-            context = self.attend(q, k, v, padding)  # (B, H, Lq, d)
-        context = context.transpose(1, 2).flatten(2)  # (B, Lq, D)
-        if context.shape[1] == attention_mask.shape[1]:
-            # Padded queries attend to nothing, as in the released XSoftmax (their rows of probabilities
-            # are zero). Only when queries and keys share positions, which is always the case in practice.
-            context = context * attention_mask[:, :, None].to(context.dtype)
-        return context
-
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """softmax(q·kᵀ·scale + bias) · v with dropout on the probabilities: (B, H, Lq, d).
-
-        q (B, H, Lq, d), k and v (B, H, Lk, d), bias (B, H or 1, Lq or 1, Lk); a bias of the scores'
-        full size is made for the call and becomes the scores (no copy of it). PyTorch's fused kernel
-        on GPU (its memory-efficient kernel takes the bias, its gradient and dropout) and on CPU for
-        inference with the padding alone as bias (its CPU kernel has neither dropout nor a gradient for
-        the bias). Otherwise the same computation spelled out, the softmax in float32: with a bias of
-        the scores' size, in pieces that stay in cache, that measured faster than the CPU kernel
-        (base size, 2 threads: 2 % at 8×128 in fp32, 4–13 % in bf16), unless ``fused_cpu_bias``.
-        """
-        dropout = self.dropout.p if self.training else 0.0
-        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
-        fused_on_cpu = dropout == 0.0 and not needs_grad and (bias.shape[-2] == 1 or self.fused_cpu_bias)
-        if q.is_cuda or fused_on_cpu:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
-        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
-        q, k_t = q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2)  # (B·H, Lq, d), (B·H, d, Lk)
-        if bias.shape == (batch, heads, query_size, key_size):  # a bias made for this call: the scores go into it
-            scores = bias.view(batch * heads, query_size, key_size).baddbmm_(q, k_t, alpha=self.scale)
-        else:  # (B·H, Lq or 1, Lk): baddbmm broadcasts
-            scores = torch.baddbmm(bias.expand(batch, heads, -1, -1).flatten(0, 1), q, k_t, alpha=self.scale)
-        # At least float32 (float64 stays: its padding bias is beyond float32's range).
-        probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))  # (B·H, Lq, Lk)
-        context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
-        return context.unflatten(0, (batch, heads))  # (B, H, Lq, d)
-
-    def attend_with_positions(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
-                              padding: torch.Tensor) -> torch.Tensor:
-        """Attention with the disentangled bias: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
-
-        With gradients on (training), the bias of the whole batch is built at once (autograd keeps the
-        probabilities anyway). Inference goes through pieces of a few sequences, or a few heads of one sequence
-        (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
-        products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
-        into memory than its products cost to compute); on GPU it bounds the memory of long batches.
-        Float32 inference on an AVX-512 CPU goes to the compiled kernel instead (:meth:`kernel_applies`).
-        """
-        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
-        if self.kernel_applies(q, k):
-            return self.attend_in_kernel(q, k, v, rel_embeddings, padding)
-        span = attention_span(query_size, key_size, self.max_relative_positions)
-        tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
-        rows = self.window_rows(span, query_size, key_size, batch, q.device)  # the same for every piece
-        budget = None if torch.is_grad_enabled() else self.piece_bytes.get(q.device.type)
-        sequences, head_count = (batch, heads) if budget is None else \
-            piece_shape(batch, heads, query_size * key_size * q.element_size(), budget)
-        context = None if (sequences, head_count) == (batch, heads) else torch.empty_like(q)
-        for first_head in range(0, heads, head_count):
-            h = slice(first_head, first_head + head_count)
-            # Gathered once for all the sequences: a head's windows are still in cache for its pieces.
-            windows = tuple(None if t is None else gather_windows(t[h], r) for t, r in zip(tables, rows, strict=True))
-            for first in range(0, batch, sequences):
-                b = slice(first, first + sequences)
-                bias = self.disentangled_bias(q[b, h], k[b, h], windows, padding[b])  # (b, h, Lq, Lk)
-                if context is None:  # one piece: the whole batch
-                    return self.attend(q, k, v, bias)
-                context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
-        return context
-
-    def kernel_applies(self, q: torch.Tensor, k: torch.Tensor) -> bool:
-        """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk > 0."""
-        return (
-            self.cpu_kernel
-            and not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
-            and q.device.type == "cpu"
-            and q.dtype == k.dtype == torch.float32
-            and q.shape[-2] == k.shape[-2] > 0
-            and {"c2p", "p2c"} <= set(self.pos_att_type)
-            and self.head_size in cpu_kernel.HEAD_SIZES
-            and cpu_kernel.kernel() is not None
-        )
-
-    def attend_in_kernel(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
-                         padding: torch.Tensor) -> torch.Tensor:
-        """:meth:`attend_with_positions` in the compiled CPU kernel: q, k, v (B, H, L, d) → (B, H, L, d).
-
-        The kernel takes kr and qr with one column per diagonal: column c holds δ = L − 1 − c, so that
-        the entries of consecutive keys of one query are consecutive in memory.
-        """
-        batch, _, size, _ = q.shape
-        span = attention_span(size, size, self.max_relative_positions)
-        rows = position_rows(size - 1 - torch.arange(2 * size - 1, device=q.device), span)  # (2L − 1,)
-        kr, qr = (t[:, rows].transpose(1, 2).contiguous() for t in self.position_projections(rel_embeddings, span))
-        return cpu_kernel.kernel().attend(  # kr, qr (H, d, 2L − 1); kᵀ (B, H, d, L)
-            q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous(), kr, qr,
-            padding.reshape(batch, size), self.scale)
-
-    def window_rows(self, span: int, query_size: int, key_size: int, batch: int,
-                    device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The rows of kr and qr (:meth:`position_projections`) in the windows c2p's and p2c's blocks multiply.
-
-        c2p comes in blocks of m queries, p2c in blocks of n keys (:func:`band_block` for a batch of B):
-        (Lq/m, m + Lk) and (Lk/n, n + Lq) (:func:`band_window_rows`), None for a term not used. Each
-        term's diagonals are the Lq + Lk entries of every distance δ that occurs (clamped to the span)
-        and a spare.
-        """
-        diagonals = torch.arange(query_size + key_size, device=device)  # (Lq + Lk,)
-        c2p = p2c = None
-        if "c2p" in self.pos_att_type:
-            # c2p's rows are queries. Entry u is at δ = Lq − 1 − u (backwards): the band's element [i, j]
-            # is then at δ = i − j.
-            block = band_block(query_size, key_size, batch, self.head_size)
-            c2p = band_window_rows(position_rows(query_size - 1 - diagonals, span), query_size, key_size, block)
-        if "p2c" in self.pos_att_type:
-            # p2c's rows are keys. Entry u is at δ = u − (Lk − 1): the band's element [j, i] (key j, query i)
-            # is then at δ = i − j.
-            block = band_block(key_size, query_size, batch, self.head_size)
-            p2c = band_window_rows(position_rows(diagonals - (key_size - 1), span), key_size, query_size, block)
-        return c2p, p2c
-
-    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, windows: PositionTables,
-                          padding: torch.Tensor) -> torch.Tensor:
-        """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
-
-        ``windows`` (H, blocks, rows, d) are the rows :meth:`window_rows` of kr and qr; ``padding`` (B, 1, 1, Lk) from
-        :func:`padding_bias`. Each term's products are taken against its windows and read back as a
-        band (:func:`banded_products`): no index tensor of the scores' size. c2p's rows are
-        queries; p2c's rows are keys, so its band is transposed into place.
-        """
-        batch, heads, query_size, _ = q.shape
-        key_size = k.shape[-2]
-        kr, qr = windows
-        query_block = query_size if kr is None else query_size // kr.shape[1]  # m
-        key_block = key_size if qr is None else key_size // qr.shape[1]  # n
-        # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
-        # queries, p2c in blocks of n keys — and summed into one new tensor in place: no copy is kept for
-        # backward, no in-place change of a view makes autograd copy the gradient, and only one term's
-        # products are alive at a time (p2c's are freed before c2p's are made).
-        bias = None
-        if qr is not None:
-            p2c = banded_products(k, qr, query_size)  # (B, H, Lk/n, n, Lq): rows are keys
-            bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
-            bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
-            del p2c
-        if kr is not None:
-            c2p = banded_products(q, kr, key_size).unflatten(-1, (-1, key_block))  # (B, H, Lq/m, m, Lk/n, n) view
-            bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
-        bias.add_(padding.unflatten(-1, (-1, key_block)).unsqueeze(2))  # (B, 1, 1, 1, Lk/n, n)
-        return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
-
-    def position_projections(self, rel_embeddings: torch.Tensor, span: int) -> PositionTables:
-        """kr and qr of the 2S relative positions of the span, split into heads and scaled: (H, 2S, d) each.
-
-        None for a term that ``pos_att_type`` leaves out. They depend on the weights alone, and at base
-        size cost a quarter of a layer for one 512-token sequence. So inference (eval mode, no gradient)
-        projects the whole table once and reuses it for as long as the weights are the same tensors with
-        the same contents: an in-place change (an optimizer step, ``load_state_dict``) bumps a tensor's
-        version, ``.to()`` makes new tensors, and either one makes the next call project again. Writes
-        through ``.data`` escape the version; ``reuse_position_projections = False`` switches reuse off.
-        """
-        top = self.max_relative_positions
-        reuse = self.reuse_position_projections and not (
-            self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
-        if not reuse:
-            return self.project_positions(self.pos_dropout(rel_embeddings[top - span : top + span]))
-        weights = [rel_embeddings, *(p for name, p in self.named_parameters() if name.startswith("pos_"))]
-        device = rel_embeddings.device.type
-        # One set per autocast dtype (at most three), so that alternating fp32 and bf16 calls both reuse.
-        autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
-        state = [(w.data_ptr(), w._version, w.dtype) for w in weights]
-        stored = self._reused_projections.get(autocast)  # (weak references to the weights, their state, tables)
-        if stored is None or stored[1] != state or any(r() is not w for r, w in zip(stored[0], weights, strict=True)):
-            # Weak references: the stored projections must not keep replaced weights alive.
-            stored = ([weakref.ref(w) for w in weights], state, self.project_positions(rel_embeddings))
-            self._reused_projections[autocast] = stored
-        return tuple(t if t is None else t[:, top - span : top + span] for t in stored[2])  # (H, 2S, d) each
-
     def project_positions(self, rel: torch.Tensor) -> PositionTables:
-        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used.
-
-        Each head's rows are made contiguous (one matrix product per head, not a transposed view of one
-        product): :func:`gather_windows` takes rows of them, 1.5–3× faster so (measured at base size).
-        """
-
-        def project(linear: nn.Linear) -> torch.Tensor:
-            weight = linear.weight.view(self.num_heads, self.head_size, -1)  # (H, d, D)
-            heads = rel @ weight.transpose(1, 2)  # (H, R, d)
-            if linear.bias is not None:
-                heads = heads + linear.bias.view(self.num_heads, 1, self.head_size)
-            return heads * self.scale
-
-        pos_key = project(self.pos_proj) if "c2p" in self.pos_att_type else None
-        pos_query = project(self.pos_q_proj) if "p2c" in self.pos_att_type else None
+        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
+        pos_key = project_heads(rel, self.pos_proj, self.num_heads, self.scale) if "c2p" in self.pos_att_type else None
+        pos_query = project_heads(rel, self.pos_q_proj, self.num_heads, self.scale) \
+            if "p2c" in self.pos_att_type else None
         return pos_key, pos_query
 
-    def train(self, mode: bool = True) -> DisentangledSelfAttention:
-        self._reused_projections = {}  # frees them (and training changes the weights anyway)
-        return super().train(mode)
+    def position_weights(self) -> list[torch.Tensor]:
+        return [p for name, p in self.named_parameters() if name.startswith("pos_")]
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()  # pickle and deepcopy: without the reused projections (weak references)
-        state["_reused_projections"] = {}
-        return state
 
+class DisentangledSelfAttentionV2(FastDisentangledAttention):
+    """DeBERTa v2/v3 self-attention: v1's score with separate projections and bucketed distances.
+
+    score(i, j) = [q_i·k_j + q_i·kr_{b(i−j)} + k_j·qr_{b(i−j)}] / sqrt(d · (1 + number of terms)), where
+
+    * q, k, v = query_proj, key_proj, value_proj of the states, each with its bias;
+    * kr = LN(rel_embeddings) · pos_key_proj and qr = LN(rel_embeddings) · pos_query_proj (with biases), or,
+      with ``share_att_key``, the content projections key_proj and query_proj of the same table;
+      LN is the encoder's normalisation of the table when ``norm_rel_ebd`` is ``layer_norm``;
+    * b(δ) is the log bucket of δ (:func:`~.attention.log_bucket_position`) when ``position_buckets`` is
+      set, else δ; clamped to the table's [−P, P).
+
+    The released v2 divides the key (not the scores) by the square root, so that fp16 products stay in
+    range; here the scale multiplies q·kᵀ inside one fused product, whose float32 accumulation needs
+    no such care, and the position tables are scaled once when projected.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.attention_head_size or config.head_size
+        all_head_size = self.num_heads * self.head_size
+        self.query_proj = nn.Linear(config.hidden_size, all_head_size)
+        self.key_proj = nn.Linear(config.hidden_size, all_head_size)
+        self.value_proj = nn.Linear(config.hidden_size, all_head_size)
+        self.share_att_key = config.share_att_key
+        self.pos_att_type = config.pos_att_type
+        self.relative_attention = config.relative_attention
+        self.scale = 1 / math.sqrt(self.head_size * (1 + len(config.pos_att_type)))
+        if self.relative_attention:
+            self.max_relative_positions = config.position_table_span
+            self.position_buckets = config.position_buckets
+            self.bucket_max_position = config.relative_span
+            self.pos_dropout = Dropout(config.hidden_dropout_prob)
+            if not self.share_att_key:
+                if "c2p" in self.pos_att_type:
+                    self.pos_key_proj = nn.Linear(config.hidden_size, all_head_size)
+                if "p2c" in self.pos_att_type:
+                    self.pos_query_proj = nn.Linear(config.hidden_size, all_head_size)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
+
+    def project_qkv(
+        self, hidden_states: torch.Tensor, query_states: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q (B, H, Lq, d) from ``query_states`` (default: the hidden states), K and V (B, H, Lk, d)."""
+        q = self.split_heads(self.query_proj(hidden_states if query_states is None else query_states))
+        return q, self.split_heads(self.key_proj(hidden_states)), self.split_heads(self.value_proj(hidden_states))
+
+    def position_linears(self) -> tuple[nn.Linear | None, nn.Linear | None]:
+        """The projections of kr and qr (None for a term not used)."""
+        key, query = (self.key_proj, self.query_proj) if self.share_att_key else \
+            (getattr(self, "pos_key_proj", None), getattr(self, "pos_query_proj", None))
+        return (key if "c2p" in self.pos_att_type else None), (query if "p2c" in self.pos_att_type else None)
+
+    def project_positions(self, rel: torch.Tensor) -> PositionTables:
+        """Rows of the (normalised) rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
+        return tuple(None if linear is None else project_heads(rel, linear, self.num_heads, self.scale)
+                     for linear in self.position_linears())
+
+    def position_weights(self) -> list[torch.Tensor]:
+        return [p for linear in self.position_linears() if linear is not None for p in linear.parameters()]
 
 # --------------------------------------------------------------------------------------------------
 # Transformer layer
@@ -562,11 +317,11 @@ class SelfOutput(nn.Module):
 
 
 class Attention(nn.Module):
-    """Disentangled self-attention followed by its output projection."""
+    """Disentangled self-attention (v1 or v2/v3) followed by its output projection."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.self = DisentangledSelfAttention(config)
+        self.self = DisentangledSelfAttentionV2(config) if config.is_v2 else DisentangledSelfAttention(config)
         self.output = SelfOutput(config)
 
     def forward(self, hidden_states, attention_mask, rel_embeddings=None, query_states=None):
@@ -580,6 +335,7 @@ class Intermediate(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act_name = config.hidden_act
         self.act = activation(config.hidden_act)
         self.act_in_place = activation(config.hidden_act, in_place=True)
 
@@ -602,8 +358,14 @@ class Output(nn.Module):
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.dropout = Dropout(config.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+    def forward(self, x: torch.Tensor, residual: torch.Tensor, activation_name: str | None = None) -> torch.Tensor:
+        """(B, L, I) → (B, L, D). With ``activation_name``, x is the pre-activation: the activation is applied
+        here, and made again in backward rather than kept (:func:`~.recompute.activation_linear`)."""
+        if activation_name is None:
+            projected = self.dense(x)
+        else:
+            projected = activation_linear(x, activation_name, self.dense.weight, self.dense.bias)
+        return self.LayerNorm(self.dropout(projected) + residual)
 
 
 class Layer(nn.Module):
@@ -618,34 +380,85 @@ class Layer(nn.Module):
     def forward(self, hidden_states, attention_mask, rel_embeddings=None, query_states=None):
         """(B, Lk, D) → (B, Lq, D); queries default to the hidden states themselves."""
         attended = self.attention(hidden_states, attention_mask, rel_embeddings, query_states)
+        if attended.requires_grad and recomputable(self.intermediate.act_name):
+            # Training: autograd would keep both the pre-activation and the activation (B, L, I); keep one.
+            return self.output(self.intermediate.dense(attended), attended, self.intermediate.act_name)
         return self.output(self.intermediate(attended), attended)
 
 
 # --------------------------------------------------------------------------------------------------
 # Encoder and model
 # --------------------------------------------------------------------------------------------------
+class ConvLayer(nn.Module):
+    """v2's n-gram convolution: after the first layer, LN(layer output + act(conv(embeddings))), padding zeroed."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        width = config.conv_kernel_size
+        self.conv = nn.Conv1d(config.hidden_size, config.hidden_size, width, padding=(width - 1) // 2,
+                              groups=config.conv_groups)
+        self.act = activation(config.conv_act)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Embeddings (B, L, D), the first layer's output (B, L, D) and the token mask (B, L) → (B, L, D)."""
+        keep = mask.unsqueeze(-1).to(residual.dtype)  # (B, L, 1)
+        out = self.conv(hidden_states.transpose(1, 2)).transpose(1, 2) * keep  # (B, L, D)
+        return self.LayerNorm(residual + self.act(self.dropout(out))) * keep
+
+
 class Encoder(nn.Module):
-    """The layer stack and the relative-position embeddings all layers share."""
+    """The layer stack and the relative-position embeddings all layers share (normalised in v2/v3 when asked)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.layer = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
         self.relative_attention = config.relative_attention
         if self.relative_attention:
-            self.rel_embeddings = nn.Embedding(2 * config.relative_span, config.hidden_size)
+            self.rel_embeddings = nn.Embedding(2 * config.position_table_span, config.hidden_size)
+        if config.norm_rel_ebd == "layer_norm":
+            self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.conv = ConvLayer(config) if config.conv_kernel_size > 0 else None
+        self._reused_table: dict = {}
 
     def get_rel_embedding(self) -> torch.Tensor | None:
-        """The (2k, D) relative-position table, or None without relative attention."""
-        return self.rel_embeddings.weight if self.relative_attention else None
+        """The (2P, D) relative-position table (normalised when ``norm_rel_ebd``), or None without relative attention.
+
+        Inference reuses the normalised table while the weights stay the same: the same tensor every
+        call, so that the attention layers reuse their projections of it too.
+        """
+        if not self.relative_attention:
+            return None
+        table = self.rel_embeddings.weight
+        if not hasattr(self, "LayerNorm"):
+            return table
+        if not (FastDisentangledAttention.reuse_position_projections and reuse_allowed(self)):
+            return self.LayerNorm(table)
+        weights = [table, self.LayerNorm.weight, self.LayerNorm.bias]
+        # One key: this LayerNorm returns float32 under autocast too.
+        return reused(self._reused_table, None, weights, lambda: self.LayerNorm(table))
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
-        """Embeddings (B, L, D) and mask (B, L) → the output of every layer, each (B, L, D)."""
+        """Embeddings (B, L, D) and mask (B, L) or (B, L, L) → the output of every layer, each (B, L, D)."""
         rel_embeddings = self.get_rel_embedding()
+        embeddings = hidden_states
         outputs = []
-        for layer in self.layer:
+        for index, layer in enumerate(self.layer):
             hidden_states = layer(hidden_states, attention_mask, rel_embeddings)
+            if index == 0 and self.conv is not None:
+                hidden_states = self.conv(embeddings, hidden_states, token_mask(attention_mask))
             outputs.append(hidden_states)
         return outputs
+
+    def train(self, mode: bool = True) -> Encoder:
+        self._reused_table = {}
+        return super().train(mode)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # pickle and deepcopy: without the reused table (weak references)
+        state["_reused_table"] = {}
+        return state
 
 
 def init_weights(module: nn.Module, initializer_range: float) -> None:
@@ -663,7 +476,7 @@ def init_weights(module: nn.Module, initializer_range: float) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, DisentangledSelfAttention):
+        elif isinstance(m, DisentangledSelfAttention):  # v1's separate biases
             nn.init.zeros_(m.q_bias)
             nn.init.zeros_(m.v_bias)
 
@@ -671,8 +484,9 @@ def init_weights(module: nn.Module, initializer_range: float) -> None:
 class DeBERTa(nn.Module):
     """The DeBERTa encoder: ``DeBERTa(config=None, pre_trained=None)``.
 
-    ``pre_trained`` is a model name (``base``, ``large``, ``base_mnli``, ...), a local folder in either
-    checkpoint layout, or a weights file. Its architecture comes from the checkpoint's config; fields of
+    ``pre_trained`` is a model name (``base``, ``large``, ``base_mnli``, ``deberta-v3-base``,
+    ``mdeberta-v3-base``, ``deberta-v2-xlarge``, ...), a local folder in either checkpoint layout (v1 or
+    v2/v3, told apart by its config), or a weights file. Its architecture comes from the checkpoint's config; fields of
     ``config`` that do not change the architecture (dropouts, pooler settings) override it, so a
     caller can fine-tune with other dropout rates.
     """
@@ -709,7 +523,10 @@ class DeBERTa(nn.Module):
     ) -> list[torch.Tensor]:
         """ids (B, L) → the hidden states of every layer, each (B, L, D); the last is the output.
 
-        ``attention_mask`` (B, L) is 1 for real tokens, 0 for padding (default all ones);
+        ``attention_mask`` (B, L) is 1 for real tokens, 0 for padding (default all ones); or (B, L, L),
+        the original API's form, 1 where token i may attend to token j (the real tokens are then those
+        some token attends to, as transformers reads it; a token that may attend to nothing gets a zero
+        attention context);
         ``token_type_ids`` (B, L) default zeros; ``position_ids`` (B, L) default 0 … L−1.
         With ``output_all_encoded_layers=False`` the list holds the last layer only.
         """
@@ -717,7 +534,7 @@ class DeBERTa(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None]  # (1, L)
-        embedded = self.embeddings(input_ids, token_type_ids, position_ids, attention_mask)
+        embedded = self.embeddings(input_ids, token_type_ids, position_ids, token_mask(attention_mask))
         layers = self.encoder(embedded, attention_mask)
         return layers if output_all_encoded_layers else layers[-1:]
 

@@ -1,17 +1,19 @@
 """Pre-trained checkpoints: from a name or a path to (state dict, config), through one key table.
 
-Checkpoints of DeBERTa v1 come in three layouts, all read here:
+Checkpoints of DeBERTa v1 and v2/v3 come in three layouts, all read here:
 
 * Microsoft's original release: ``pytorch.model.bin`` (or ``pytorch_model.bin``) + ``model_config.json``,
-  encoder keys under ``bert.`` or ``deberta.``, the masked-LM head under ``lm_predictions.lm_head.``;
+  encoder keys under ``bert.`` or ``deberta.``, the masked-LM head under ``lm_predictions.lm_head.``,
+  and in the v3 releases the replaced-token-detection head under ``mask_predictions.``;
 * Hugging Face's: ``config.json`` + ``pytorch_model.bin`` or ``model.safetensors``, encoder keys under
   ``deberta.`` (or bare, for a saved ``DebertaModel``), heads ``pooler.``/``classifier.`` and either
   ``lm_predictions.lm_head.`` or, for its legacy masked-LM class, ``cls.predictions.``;
 * this package's own (the training app's checkpoints): Hugging Face's layout and names.
 
 Every key of a checkpoint is renamed into this package's names by :data:`KEY_TABLE`; a key the table
-does not know is an error, never silently dropped. Loading never unpickles code
-(``torch.load(weights_only=True)`` or safetensors).
+does not know is an error, never silently dropped. Heads a model does not have (a released v3
+checkpoint's masked-LM and RTD heads, loaded into an encoder) are dropped by name with a log line.
+Loading never unpickles code (``torch.load(weights_only=True)`` or safetensors).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ logger = logging.getLogger(__name__)
 CONFIG_FILES = ("config.json", "model_config.json")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "pytorch.model.bin")
 
-# This package's name of every tensor a DeBERTa v1 checkpoint may hold; {i} is a layer index.
+# This package's name of every tensor a DeBERTa v1 or v2/v3 checkpoint may hold; {i} is a layer index.
 ENCODER_KEYS = (
     "embeddings.word_embeddings.weight",
     "embeddings.position_embeddings.weight",
@@ -58,7 +60,19 @@ ENCODER_KEYS = (
     "encoder.layer.{i}.output.dense.bias",
     "encoder.layer.{i}.output.LayerNorm.weight",
     "encoder.layer.{i}.output.LayerNorm.bias",
+    # v2/v3 only
+    "encoder.LayerNorm.weight",
+    "encoder.LayerNorm.bias",
+    "encoder.conv.conv.weight",
+    "encoder.conv.conv.bias",
+    "encoder.conv.LayerNorm.weight",
+    "encoder.conv.LayerNorm.bias",
+    *(f"encoder.layer.{{i}}.attention.self.{name}.{kind}"
+      for name in ("query_proj", "key_proj", "value_proj", "pos_key_proj", "pos_query_proj")
+      for kind in ("weight", "bias")),
 )
+FAMILY_MARKERS = {"attention.self.in_proj.": "DeBERTa v1", "attention.self.query_proj.": "DeBERTa v2/v3"}
+"""A key fragment only one family's checkpoints hold → that family."""
 ENCODER_PREFIX = "deberta."
 """Head models hold the encoder as ``self.deberta``; its keys carry this prefix in a full state."""
 
@@ -72,6 +86,14 @@ HEAD_KEYS = {
     "pooler.dense.bias": "classification head",
     "classifier.weight": "classification head",
     "classifier.bias": "classification head",
+    "qa_outputs.weight": "question-answering head",
+    "qa_outputs.bias": "question-answering head",
+    "mask_predictions.dense.weight": "replaced-token-detection head",
+    "mask_predictions.dense.bias": "replaced-token-detection head",
+    "mask_predictions.LayerNorm.weight": "replaced-token-detection head",
+    "mask_predictions.LayerNorm.bias": "replaced-token-detection head",
+    "mask_predictions.classifier.weight": "replaced-token-detection head",
+    "mask_predictions.classifier.bias": "replaced-token-detection head",
 }
 
 # Foreign names → this package's names; None marks a tensor that is not a parameter of its own
@@ -126,7 +148,7 @@ def canonical_state(raw: dict[str, torch.Tensor], source: str = "checkpoint") ->
         state[name] = tensor
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise CheckpointError(f"{source}: keys that are not part of a DeBERTa v1 model: {shown}")
+        raise CheckpointError(f"{source}: keys that are not part of a DeBERTa model: {shown}")
     return state
 
 
@@ -207,7 +229,8 @@ ARCHITECTURE_FIELDS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
     "max_position_embeddings", "type_vocab_size", "vocab_size", "relative_attention",
     "max_relative_positions", "pos_att_type", "position_biased_input", "embedding_size",
-    "pooler_hidden_size", "layer_norm_eps", "padding_idx",
+    "pooler_hidden_size", "layer_norm_eps", "padding_idx", "model_type", "position_buckets", "share_att_key",
+    "norm_rel_ebd", "conv_kernel_size", "conv_groups", "conv_act", "attention_head_size",
 )
 
 
@@ -240,6 +263,7 @@ def load_backbone_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> N
     """
     own = encoder.state_dict()
     theirs = {k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+    check_family(own, theirs)
     left_out = sorted({HEAD_KEYS[k] for k in state if k in HEAD_KEYS})
     positions = "embeddings.position_embeddings.weight"
     if positions in theirs and positions not in own:
@@ -255,6 +279,21 @@ def load_backbone_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> N
     encoder.load_state_dict(theirs, strict=True)
     if left_out:
         logger.info("loaded the encoder; not part of it: %s", ", ".join(left_out))
+
+
+def family(keys) -> str | None:
+    """Which family a set of encoder keys belongs to (:data:`FAMILY_MARKERS`), None when they do not tell."""
+    return next((name for marker, name in FAMILY_MARKERS.items() if any(marker in k for k in keys)), None)
+
+
+def check_family(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> None:
+    """A checkpoint of the other family is one line saying what it is, not a list of missing keys."""
+    model, checkpoint = family(own), family(theirs)
+    if model and checkpoint and model != checkpoint:
+        model_type = "deberta-v2" if checkpoint.endswith("v3") else "deberta"
+        raise CheckpointError(
+            f"the checkpoint holds a {checkpoint} model but the config describes {model}; "
+            f"its config should say model_type {model_type!r}")
 
 
 def check_shapes(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> None:

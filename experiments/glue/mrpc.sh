@@ -11,5 +11,7 @@ RECIPES=(
   # model max_seq_len epochs learning_rate batch warmup cls_drop_out
   "base  128 6 2e-5 32 50   0.15"
   "large 128 6 1e-5 32 50   0.15"
+  "v2-xlarge  128 6 3.5e-6 32 50 0.2"
+  "v2-xxlarge 128 6 2e-6   32 50 0.2"
 )
 glue_main "$@"

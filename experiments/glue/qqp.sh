@@ -11,5 +11,8 @@ RECIPES=(
   # model max_seq_len epochs learning_rate batch warmup cls_drop_out
   "base  320 8 2e-5 64 500  0.15"
   "large 320 8 1e-5 64 500  0.15"
+  "v3-large   320 6  1e-5 64 1000 0.2"
+  "v2-xlarge  320 10 4e-6 64 1000 0.2"
+  "v2-xxlarge 320 10 3e-6 64 1000 0.2"
 )
 glue_main "$@"

@@ -11,5 +11,8 @@ RECIPES=(
   # model max_seq_len epochs learning_rate batch warmup cls_drop_out
   "base  128 6 2e-5 32 500  0.15"
   "large 128 6 1e-5 32 500  0.15"
+  "v3-large   128 8 6e-6 32 500 0.1"
+  "v2-xlarge  128 4 4e-6 32 500 0.2"
+  "v2-xxlarge 128 4 3e-6 32 500 0.2"
 )
 glue_main "$@"

@@ -11,5 +11,7 @@ RECIPES=(
   # model max_seq_len epochs learning_rate batch warmup cls_drop_out
   "base  128 6 2e-5 32 100  0.15"
   "large 128 4 7e-6 32 100  0.15"
+  "v2-xlarge  128 4 4e-6 32 100 0.2"
+  "v2-xxlarge 128 4 3e-6 32 100 0.2"
 )
 glue_main "$@"

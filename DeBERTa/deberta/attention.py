@@ -1,0 +1,513 @@
+"""How the disentangled attention is computed fast, for DeBERTa v1 and v2/v3 alike.
+
+:mod:`DeBERTa.deberta.model` writes the formula: content scores plus the relative terms
+c2p[i, j] = q_i · kr[row(i − j)] and p2c[i, j] = k_j · qr[row(i − j)], where ``row`` maps a distance δ
+to a row of the projected relative-position table. In v1 ``row`` clamps δ to the span; in v2/v3 it is
+the log-bucket position (identity inside ±position_buckets/2, logarithmic beyond, clamped), clamped
+the same way. This module computes that formula without what the released code builds: an index
+tensor of the scores' size and a product of every query with every table row.
+
+* Banded products. The terms depend on (i, j) only through δ = i − j, so they are constant along
+  diagonals. Each block of n queries (keys) is multiplied by the n + Lk (n + Lq) table rows its band
+  uses — one row per diagonal, looked up in a (Lq + Lk,) δ → row table — and the band is read out of
+  the products as a strided view (:func:`banded_products`). Inside ±position_buckets/2 consecutive
+  diagonals are consecutive rows; beyond it several diagonals share a row, which the small δ → row
+  table serves the same way. No index tensor of the scores' size, for either family.
+* Pieces. Inference goes through the batch a few sequences (or heads) at a time, so that no
+  score-sized temporary leaves the cache (:func:`piece_shape`).
+* The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX-512, which takes kr and qr
+  with one column per diagonal, whatever ``row`` is.
+* Reuse. The projected position tables depend on the weights alone: inference projects them once.
+
+:class:`FastDisentangledAttention` holds all of it; the model's attention classes inherit it and
+define the projections. tests/test_fast_attention.py and tests/test_attention_v2.py check it against
+the formula written out with explicit indices.
+
+Shape legend as in :mod:`DeBERTa.deberta.model`; P is half the rows of the relative-position table
+(k, or ``position_buckets``), S ≤ P the half-span a call uses.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cpu_kernel
+
+
+# --------------------------------------------------------------------------------------------------
+# Relative positions: distance → table row
+# --------------------------------------------------------------------------------------------------
+def attention_span(query_size: int, key_size: int, max_relative_positions: int) -> int:
+    """S without buckets: distances are clamped to [−S, S), and rows k−S … k+S−1 of rel_embeddings are used."""
+    return min(max(query_size, key_size), max_relative_positions)
+
+
+def log_bucket_position(distances: torch.Tensor, buckets: int, max_position: int) -> torch.Tensor:
+    """v2/v3's bucket of each relative distance δ: δ itself inside ±buckets/2, logarithmic beyond.
+
+    With mid = buckets/2, |δ| ≤ mid keeps δ; farther distances get sign(δ)·(mid + ⌈log(|δ|/mid) /
+    log((max_position − 1)/mid) · (mid − 1)⌉), which reaches ±(buckets − 1) at |δ| = max_position − 1 and
+    grows past it (the table lookup clamps). Written as the released code computes it, in float32, so
+    that the rounding at each ceiling is the same.
+    """
+    mid = buckets // 2
+    sign = torch.sign(distances)
+    magnitude = torch.where((distances < mid) & (distances > -mid), mid - 1, distances.abs())  # no log(0)
+    log_position = torch.ceil(
+        torch.log(magnitude / mid) / torch.log(torch.tensor((max_position - 1) / mid)) * (mid - 1)) + mid
+    return torch.where(magnitude <= mid, distances, (log_position * sign).long())
+
+
+def diagonal_band(products: torch.Tensor, width: int) -> torch.Tensor:
+    """The band of a matrix of products with one column per diagonal, as an (R, width) view.
+
+    ``products`` (..., R, W), rows contiguous, W ≥ width + 1, holds in column u the product of row r
+    with table entry u. The result's element [r, c] is products[r, R − 1 − r + c]: moving right along
+    a row of the result walks the diagonals in order, moving down shifts them by one. No copy, no
+    index tensor: the view steps W − 1 elements per row through the flattened rows.
+    """
+    rows, columns = products.shape[-2:]
+    flat = products.flatten(-2)[..., rows - 1 : rows - 1 + rows * (columns - 1)]  # (..., R·(W − 1))
+    return flat.unflatten(-1, (rows, columns - 1))[..., :width]  # (..., R, width)
+
+
+def band_block(rows: int, width: int, batch: int, head_size: int) -> int:
+    """Rows per block of :func:`banded_products`: the largest divisor of R up to √(d·width/B), at least 16.
+
+    A block of n rows multiplies its own window of n + width table entries, so smaller blocks compute
+    fewer products (B·R·(n + width)) but copy more windows (d·(R/n)·(n + width) entries); the square root
+    balances the two. It gives 32 rows for 8×128 and 128 for 1×512, the best measured on a CPU.
+    """
+    best = math.sqrt(head_size * width / batch)
+    block = rows
+    for candidate in range(16, min(rows, int(best)) + 1):  # a plain loop: torch.compile traces it
+        if rows % candidate == 0:
+            block = candidate
+    return block
+
+
+def band_window_rows(rows: torch.Tensor, size: int, width: int, block: int) -> torch.Tensor:
+    """The table entries of the window each block of n rows multiplies in :func:`banded_products`: (R/n, n + width).
+
+    rows (R + width,) the table entry of each diagonal, R = ``size``; ``block`` n divides R
+    (:func:`band_block`). Row r needs entries R − 1 − r … R − 2 − r + width of ``rows``, so a block of
+    n rows needs n + width − 1 of them: its window has n + width entries (one spare, for
+    :func:`diagonal_band`) instead of R + width.
+    """
+    # Block i starts at entry R − (i + 1)·n: the windows move back by n per block. The windows are
+    # gathered from the small table (not unfolded from it: under torch.compile 2.13 the backward of a
+    # matrix product with a single full-length unfold window corrupts memory).
+    starts = size - block * torch.arange(1, size // block + 1, device=rows.device)  # (R/n,)
+    return rows[starts[:, None] + torch.arange(block + width, device=rows.device)]  # (R/n, n + width)
+
+
+def gather_windows(positions: torch.Tensor, window_rows: torch.Tensor) -> torch.Tensor:
+    """Rows (blocks, w) of a per-head table (H, P, d) → windows (H, blocks, w, d)."""
+    return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)
+
+
+def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch.Tensor:
+    """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
+
+    x (B, H, R, d); windows (H, R/n, n + width, d): the rows :func:`band_window_rows` of a per-head table
+    ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only,
+    and the band read out as a view.
+    """
+    batch, _, size, _ = x.shape
+    blocks = windows.shape[1]
+    x = x.unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
+    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, -1))  # (H, R/n, B, n, n + width)
+    return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
+
+
+# --------------------------------------------------------------------------------------------------
+# Masks
+# --------------------------------------------------------------------------------------------------
+def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """mask (B, Lk) → (B, 1, 1, Lk), or (B, Lq, Lk) → (B, 1, Lq, Lk): 0 where attending is allowed, else very negative.
+
+    Added to the scores, it leaves masked keys no weight after the softmax. The number is half the
+    lowest value of the scores' own dtype: finite after adding any score, also in bf16/fp16, so rows
+    with every key masked give no NaN (float32's lowest rounds to -inf in bf16, and -inf − (-inf) is
+    NaN in the softmax).
+    """
+    padded = (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask[:, None]) == 0
+    bias = torch.zeros(padded.shape, dtype=dtype, device=padded.device)
+    return bias.masked_fill_(padded, torch.finfo(dtype).min / 2)
+
+
+def token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The (B, L) mask of real tokens: the mask itself, or of a (B, L, L) mask the keys some query may attend to.
+
+    As transformers' DeBERTa-v2 encoder reads a 3-D mask for its convolution.
+    """
+    return attention_mask if attention_mask.dim() == 2 else (attention_mask != 0).any(-2).to(attention_mask.dtype)
+
+
+def query_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, Lq): 1 for queries that attend to at least one key (all real tokens of a 2-D mask), else 0."""
+    return attention_mask if attention_mask.dim() == 2 else (attention_mask != 0).any(-1).to(attention_mask.dtype)
+
+
+def piece_shape(batch: int, heads: int, head_bytes: int, budget: int) -> tuple[int, int]:
+    """Sequences and heads per piece of inference attention, so that its bias (head_bytes per head) fits in budget.
+
+    Whole sequences if one fits, else heads of one sequence; at least one of each.
+    """
+    head_bytes = max(1, head_bytes)  # empty sequences
+    if budget >= heads * head_bytes:
+        return min(batch, budget // (heads * head_bytes)), heads
+    return 1, max(1, budget // head_bytes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reusing what depends on the weights alone
+# --------------------------------------------------------------------------------------------------
+def reused(store: dict, key: object, weights: list[torch.Tensor], compute: Callable[[], object]) -> object:
+    """``compute()``, or what it returned before for ``key`` while ``weights`` are the same tensors, unchanged.
+
+    An in-place change (an optimizer step, ``load_state_dict``) bumps a tensor's version, ``.to()``
+    makes new tensors; either one computes again. Writes through ``.data`` escape the version. Weak
+    references: what is stored does not keep replaced weights alive.
+    """
+    # An inference tensor (made under torch.inference_mode, e.g. the encoder's normalised table) has no
+    # version counter; it cannot change outside inference mode, and the same tensor is the same table.
+    state = [(w.data_ptr(), -1 if w.is_inference() else w._version, w.dtype) for w in weights]
+    stored = store.get(key)  # (weak references to the weights, their state, the value)
+    if stored is None or stored[1] != state or any(r() is not w for r, w in zip(stored[0], weights, strict=True)):
+        stored = ([weakref.ref(w) for w in weights], state, compute())
+        store[key] = stored
+    return stored[2]
+
+
+def reuse_allowed(module: nn.Module) -> bool:
+    """Inference: eval mode, no gradient, not being compiled."""
+    return not (module.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+
+
+def autocast_key(device: torch.device) -> object:
+    """One stored value per autocast dtype (at most three), so that alternating fp32 and bf16 calls both reuse."""
+    return torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type)
+
+
+def project_heads(rows: torch.Tensor, linear: nn.Linear, heads: int, scale: float) -> torch.Tensor:
+    """Rows (R, D) through ``linear``, split into heads and scaled: (H, R, d).
+
+    Each head's rows are made contiguous (one matrix product per head, not a transposed view of one
+    product): :func:`gather_windows` takes rows of them, 1.5–3× faster so (measured at base size).
+    """
+    weight = linear.weight.view(heads, -1, linear.in_features)  # (H, d, D)
+    projected = rows @ weight.transpose(1, 2)  # (H, R, d)
+    if linear.bias is not None:
+        projected = projected + linear.bias.view(heads, 1, -1)
+    return projected * scale
+
+
+class SoftmaxDropoutContext(torch.autograd.Function):
+    """dropout(softmax(scores)) · v, keeping for backward the probabilities, a one-byte mask and v.
+
+    Written as three operations, autograd keeps the probabilities (for the softmax's gradient) and
+    the dropped-out probabilities (for the product's): two float tensors of the scores' size, the
+    largest of a training step. Here the dropped-out ones are made again in backward from the
+    probabilities and the mask. Same random draws as :class:`~DeBERTa.deberta.model.Dropout`
+    (uniform numbers compared with p), so the same results.
+    """
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
+        """scores (N, Lq, Lk), v (N, Lk, d) → (N, Lq, d); softmax in at least float32."""
+        probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+        keep = torch.rand(probs.shape, device=probs.device) >= p  # bool
+        ctx.p, ctx.scores_dtype = p, scores.dtype
+        ctx.save_for_backward(probs, keep, v)
+        return ((probs * keep).mul_(1 / (1 - p))).to(v.dtype) @ v
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        probs, keep, v = ctx.saved_tensors
+        scale = 1 / (1 - ctx.p)
+        dropped = (probs * keep).mul_(scale).to(v.dtype)  # made again: (N, Lq, Lk)
+        grad_v = dropped.transpose(-1, -2) @ grad.to(v.dtype)
+        del dropped
+        grad_probs = (grad.to(v.dtype) @ v.transpose(-1, -2)).to(probs.dtype).mul_(keep).mul_(scale)
+        grad_scores = torch.ops.aten._softmax_backward_data(grad_probs, probs, -1, ctx.scores_dtype)
+        return grad_scores, grad_v, None
+
+
+PositionTables = tuple[torch.Tensor | None, torch.Tensor | None]
+"""kr and qr of c2p and p2c, None for a term not used: tables (H, 2S, d), or their windows (H, blocks, rows, d)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The attention computation both families share
+# --------------------------------------------------------------------------------------------------
+class FastDisentangledAttention(nn.Module):
+    """The computation of disentangled self-attention; subclasses define the projections.
+
+    A subclass sets ``num_heads``, ``head_size``, ``pos_att_type``, ``relative_attention``, ``scale``,
+    ``dropout`` and, with relative attention, ``max_relative_positions`` (P, half the table),
+    ``position_buckets`` and ``bucket_max_position`` (k of the log scale) and ``pos_dropout``; and it
+    implements :meth:`project_qkv`, :meth:`project_positions` and :meth:`position_weights`.
+    """
+
+    num_heads: int
+    head_size: int
+    pos_att_type: tuple[str, ...]
+    relative_attention: bool
+    scale: float
+    max_relative_positions: int
+    position_buckets: int = -1
+    bucket_max_position: int = -1
+
+    reuse_position_projections = True
+    """Reuse the position projections across inference calls while the weights stay the same."""
+    cpu_kernel = True
+    """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
+    fused_cpu_bias = False
+    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
+    piece_bytes = {"cpu": 2 * 2**20, "cuda": 256 * 2**20}
+    """Inference attends in pieces whose bias fits in this many bytes, per device type; other devices in one piece."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reused_projections: dict = {}  # see position_projections
+
+    # ----- what a subclass defines --------------------------------------------------------------------
+    def project_qkv(self, hidden_states: torch.Tensor, query_states: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q (B, H, Lq, d) from ``query_states`` (default: the hidden states), K and V (B, H, Lk, d)."""
+        raise NotImplementedError
+
+    def project_positions(self, rel: torch.Tensor) -> PositionTables:
+        """Rows of rel_embeddings (R, D) → kr and qr (H, R, d), scaled; None for a term not used."""
+        raise NotImplementedError
+
+    def position_weights(self) -> list[torch.Tensor]:
+        """The parameters :meth:`project_positions` reads (the reuse of the projections watches them)."""
+        raise NotImplementedError
+
+    # ----- the computation ----------------------------------------------------------------------------
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., L, H·w) → (..., H, L, w)."""
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)  # (..., H, L, w)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor,
+        rel_embeddings: torch.Tensor | None = None,
+        query_states: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states (B, Lk, D), mask (B, Lk) or (B, Lq, Lk), rel_embeddings (2P, D) → context (B, Lq, D)."""
+        q, k, v = self.project_qkv(hidden_states, query_states)
+        padding = padding_bias(attention_mask, q.dtype)  # (B, 1, 1 or Lq, Lk)
+        if self.relative_attention and self.pos_att_type:
+            context = self.attend_with_positions(q, k, v, rel_embeddings, padding)  # (B, H, Lq, d)
+        else:
+            context = self.attend(q, k, v, padding)  # (B, H, Lq, d)
+        context = context.transpose(1, 2).flatten(2)  # (B, Lq, D)
+        queries = query_mask(attention_mask)
+        if context.shape[1] == queries.shape[1]:
+            # Queries that may attend to nothing (padding) get a zero context, as in the released XSoftmax
+            # (their rows of probabilities are zero). Only when queries and keys share positions, which is
+            # always the case in practice.
+            context = context * queries[:, :, None].to(context.dtype)
+        return context
+
+    def span(self, query_size: int, key_size: int) -> int:
+        """S: the call uses rows P − S … P + S − 1 of the relative-position table.
+
+        Without buckets, min(max(Lq, Lk), P). With buckets every distance of a sequence no longer than
+        position_buckets/2 is its own bucket, so the same; a longer one reaches the logarithmic rows: the
+        whole table.
+        """
+        longest = max(query_size, key_size)
+        if self.position_buckets > 0 and longest > self.position_buckets // 2:
+            return self.max_relative_positions
+        return min(longest, self.max_relative_positions)
+
+    def position_rows(self, distances: torch.Tensor, span: int) -> torch.Tensor:
+        """Rows of the 2S projected positions for relative distances δ: clamp(bucket(δ) + S, 0, 2S − 1)."""
+        if self.position_buckets > 0:
+            distances = log_bucket_position(distances, self.position_buckets, self.bucket_max_position)
+        return torch.clamp(distances + span, 0, 2 * span - 1)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """softmax(q·kᵀ·scale + bias) · v with dropout on the probabilities: (B, H, Lq, d).
+
+        q (B, H, Lq, d), k and v (B, H, Lk, d), bias (B, H or 1, Lq or 1, Lk); a bias of the scores'
+        full size is made for the call and becomes the scores (no copy of it). PyTorch's fused kernel
+        on GPU (its memory-efficient kernel takes the bias, its gradient and dropout) and on CPU for
+        inference with the padding alone as bias (its CPU kernel has neither dropout nor a gradient for
+        the bias). Otherwise the same computation spelled out, the softmax in float32: with a bias of
+        the scores' size, in pieces that stay in cache, that measured faster than the CPU kernel
+        (base size, 2 threads: 2 % at 8×128 in fp32, 4–13 % in bf16), unless ``fused_cpu_bias``.
+        """
+        dropout = self.dropout.p if self.training else 0.0
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
+        fused_on_cpu = dropout == 0.0 and not needs_grad and (bias.shape[-2] == 1 or self.fused_cpu_bias)
+        if q.is_cuda or fused_on_cpu:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
+        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
+        q, k_t = q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2)  # (B·H, Lq, d), (B·H, d, Lk)
+        if bias.shape == (batch, heads, query_size, key_size):  # a bias made for this call: the scores go into it
+            scores = bias.view(batch * heads, query_size, key_size).baddbmm_(q, k_t, alpha=self.scale)
+        else:  # (B·H, Lq or 1, Lk): baddbmm broadcasts
+            scores = torch.baddbmm(bias.expand(batch, heads, -1, -1).flatten(0, 1), q, k_t, alpha=self.scale)
+        if needs_grad and dropout > 0.0:
+            context = SoftmaxDropoutContext.apply(scores, v.flatten(0, 1), dropout)  # (B·H, Lq, d)
+        else:
+            # At least float32 (float64 stays: its padding bias is beyond float32's range).
+            probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+            context = self.dropout(probs).to(v.dtype) @ v.flatten(0, 1)  # (B·H, Lq, d)
+        return context.unflatten(0, (batch, heads))  # (B, H, Lq, d)
+
+    def attend_with_positions(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
+                              padding: torch.Tensor) -> torch.Tensor:
+        """Attention with the disentangled bias: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
+
+        With gradients on (training), the bias of the whole batch is built at once (autograd keeps the
+        probabilities anyway). Inference goes through pieces of a few sequences, or a few heads of one sequence
+        (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
+        products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
+        into memory than its products cost to compute); on GPU it bounds the memory of long batches.
+        Float32 inference on an AVX-512 CPU goes to the compiled kernel instead (:meth:`kernel_applies`).
+        """
+        (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
+        if self.kernel_applies(q, k, padding):
+            return self.attend_in_kernel(q, k, v, rel_embeddings, padding)
+        span = self.span(query_size, key_size)
+        tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
+        rows = self.window_rows(span, query_size, key_size, batch, q.device)  # the same for every piece
+        budget = None if torch.is_grad_enabled() else self.piece_bytes.get(q.device.type)
+        sequences, head_count = (batch, heads) if budget is None else \
+            piece_shape(batch, heads, query_size * key_size * q.element_size(), budget)
+        context = None if (sequences, head_count) == (batch, heads) else torch.empty_like(q)
+        for first_head in range(0, heads, head_count):
+            h = slice(first_head, first_head + head_count)
+            # Gathered once for all the sequences: a head's windows are still in cache for its pieces.
+            windows = tuple(None if t is None else gather_windows(t[h], r) for t, r in zip(tables, rows, strict=True))
+            for first in range(0, batch, sequences):
+                b = slice(first, first + sequences)
+                bias = self.disentangled_bias(q[b, h], k[b, h], windows, padding[b])  # (b, h, Lq, Lk)
+                if context is None:  # one piece: the whole batch
+                    return self.attend(q, k, v, bias)
+                context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
+        return context
+
+    def kernel_applies(self, q: torch.Tensor, k: torch.Tensor, padding: torch.Tensor | None = None) -> bool:
+        """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk > 0,
+        a padding mask (not a 3-D one)."""
+        return (
+            self.cpu_kernel
+            and not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+            and q.device.type == "cpu"
+            and q.dtype == k.dtype == torch.float32
+            and q.shape[-2] == k.shape[-2] > 0
+            and (padding is None or padding.shape[-2] == 1)
+            and {"c2p", "p2c"} <= set(self.pos_att_type)
+            and self.head_size in cpu_kernel.HEAD_SIZES
+            and cpu_kernel.kernel() is not None
+        )
+
+    def attend_in_kernel(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor,
+                         padding: torch.Tensor) -> torch.Tensor:
+        """:meth:`attend_with_positions` in the compiled CPU kernel: q, k, v (B, H, L, d) → (B, H, L, d).
+
+        The kernel takes kr and qr with one column per diagonal: column c holds δ = L − 1 − c, so that
+        the entries of consecutive keys of one query are consecutive in memory. Buckets change only which
+        row each column takes.
+        """
+        batch, _, size, _ = q.shape
+        span = self.span(size, size)
+        rows = self.position_rows(size - 1 - torch.arange(2 * size - 1, device=q.device), span)  # (2L − 1,)
+        kr, qr = (t[:, rows].transpose(1, 2).contiguous() for t in self.position_projections(rel_embeddings, span))
+        return cpu_kernel.kernel().attend(  # kr, qr (H, d, 2L − 1); kᵀ (B, H, d, L)
+            q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous(), kr, qr,
+            padding.reshape(batch, size), self.scale)
+
+    def window_rows(self, span: int, query_size: int, key_size: int, batch: int,
+                    device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The rows of kr and qr (:meth:`position_projections`) in the windows c2p's and p2c's blocks multiply.
+
+        c2p comes in blocks of m queries, p2c in blocks of n keys (:func:`band_block` for a batch of B):
+        (Lq/m, m + Lk) and (Lk/n, n + Lq) (:func:`band_window_rows`), None for a term not used. Each
+        term's diagonals are the Lq + Lk entries of every distance δ that occurs (a row each: clamped to
+        the span, bucketed in v2/v3) and a spare.
+        """
+        diagonals = torch.arange(query_size + key_size, device=device)  # (Lq + Lk,)
+        c2p = p2c = None
+        if "c2p" in self.pos_att_type:
+            # c2p's rows are queries. Entry u is at δ = Lq − 1 − u (backwards): the band's element [i, j]
+            # is then at δ = i − j.
+            block = band_block(query_size, key_size, batch, self.head_size)
+            c2p = band_window_rows(self.position_rows(query_size - 1 - diagonals, span), query_size, key_size, block)
+        if "p2c" in self.pos_att_type:
+            # p2c's rows are keys. Entry u is at δ = u − (Lk − 1): the band's element [j, i] (key j, query i)
+            # is then at δ = i − j.
+            block = band_block(key_size, query_size, batch, self.head_size)
+            p2c = band_window_rows(self.position_rows(diagonals - (key_size - 1), span), key_size, query_size, block)
+        return c2p, p2c
+
+    def disentangled_bias(self, q: torch.Tensor, k: torch.Tensor, windows: PositionTables,
+                          padding: torch.Tensor) -> torch.Tensor:
+        """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
+
+        ``windows`` (H, blocks, rows, d) are the rows :meth:`window_rows` of kr and qr; ``padding``
+        (B, 1, 1 or Lq, Lk) from :func:`padding_bias`. Each term's products are taken against its
+        windows and read back as a band (:func:`banded_products`): no index tensor of the scores' size.
+        c2p's rows are queries; p2c's rows are keys, so its band is transposed into place.
+        """
+        batch, heads, query_size, _ = q.shape
+        key_size = k.shape[-2]
+        kr, qr = windows
+        query_block = query_size if kr is None else query_size // kr.shape[1]  # m
+        key_block = key_size if qr is None else key_size // qr.shape[1]  # n
+        # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
+        # queries, p2c in blocks of n keys — and summed into one new tensor in place: no copy is kept for
+        # backward, no in-place change of a view makes autograd copy the gradient, and only one term's
+        # products are alive at a time (p2c's are freed before c2p's are made).
+        bias = None
+        if qr is not None:
+            p2c = banded_products(k, qr, query_size)  # (B, H, Lk/n, n, Lq): rows are keys
+            bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
+            bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
+            del p2c
+        if kr is not None:
+            c2p = banded_products(q, kr, key_size).unflatten(-1, (-1, key_block))  # (B, H, Lq/m, m, Lk/n, n) view
+            bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
+        padding = padding.unflatten(-1, (-1, key_block))  # (B, 1, 1 or Lq, Lk/n, n)
+        padding = padding.unsqueeze(2) if padding.shape[2] == 1 else padding.unflatten(2, (-1, query_block))
+        bias.add_(padding)  # (B, 1, 1 or Lq/m, 1 or m, Lk/n, n)
+        return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
+
+    def position_projections(self, rel_embeddings: torch.Tensor, span: int) -> PositionTables:
+        """kr and qr of the 2S relative positions of the span, split into heads and scaled: (H, 2S, d) each.
+
+        None for a term that ``pos_att_type`` leaves out. They depend on the weights alone, and at base
+        size cost a quarter of a layer for one 512-token sequence. So inference (eval mode, no gradient)
+        projects the whole table once and reuses it for as long as the weights are the same tensors with
+        the same contents (:func:`reused`); ``reuse_position_projections = False`` switches reuse off.
+        """
+        top = self.max_relative_positions
+        if not (self.reuse_position_projections and reuse_allowed(self)):
+            return self.project_positions(self.pos_dropout(rel_embeddings[top - span : top + span]))
+        weights = [rel_embeddings, *self.position_weights()]
+        tables = reused(self._reused_projections, autocast_key(rel_embeddings.device), weights,
+                        lambda: self.project_positions(rel_embeddings))
+        return tuple(t if t is None else t[:, top - span : top + span] for t in tables)  # (H, 2S, d) each
+
+    def train(self, mode: bool = True) -> FastDisentangledAttention:
+        self._reused_projections = {}  # frees them (and training changes the weights anyway)
+        return super().train(mode)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # pickle and deepcopy: without the reused projections (weak references)
+        state["_reused_projections"] = {}
+        return state
