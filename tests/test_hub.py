@@ -84,7 +84,8 @@ def test_names_settings_and_urls(monkeypatch: pytest.MonkeyPatch) -> None:
                            ("v3-large", "deberta-v3-large"), ("deberta_v3_small", "deberta-v3-small"),
                            ("MDeBERTa-v3-base", "mdeberta-v3-base"), ("deberta-v2-xlarge", "deberta-v2-xlarge"),
                            ("microsoft/deberta-v2-xxlarge-mnli", "deberta-v2-xxlarge-mnli"),
-                           ("v2-xlarge-mnli", "deberta-v2-xlarge-mnli")]:
+                           ("v2-xlarge-mnli", "deberta-v2-xlarge-mnli"),
+                           ("v2-xxlarge_mnli", "deberta-v2-xxlarge-mnli")]:  # as the GLUE recipes spell it
         assert hub.canonical_name(spelling) == name
     for not_a_name in ["./base", "/models/base", "microsoft/deberta-v3-huge", "deberta-v4-base", "v3", ""]:
         assert hub.canonical_name(not_a_name) is None

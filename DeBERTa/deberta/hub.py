@@ -141,12 +141,14 @@ _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 _LOCK_MESSAGE_EVERY_S = 30.0
 
 # Every spelling a user may type, lower-cased: 'base_mnli', 'base-mnli', 'deberta-base-mnli',
-# 'microsoft/deberta-base-mnli'; 'deberta-v3-base', 'deberta_v3_base', 'v3-base', 'microsoft/deberta-v3-base'.
+# 'microsoft/deberta-base-mnli'; 'deberta-v3-base', 'deberta_v3_base', 'v3-base', 'microsoft/deberta-v3-base';
+# 'v2-xlarge_mnli' (the GLUE recipes name the MNLI fine-tune of MODEL '<MODEL>_mnli').
 _ALIASES: dict[str, str] = {}
 for _name, _repo in MODELS.items():
     _short = _repo.split("/", 1)[1]
-    for _alias in (_name, _name.replace("_", "-"), _name.replace("-", "_"), _repo, _short,
-                   _short.removeprefix("deberta-")):
+    _bare = _short.removeprefix("deberta-")
+    for _alias in (_name, _name.replace("_", "-"), _name.replace("-", "_"), _repo, _short, _bare,
+                   _bare.replace("-mnli", "_mnli")):
         _ALIASES[_alias.lower()] = _name
 
 
