@@ -41,8 +41,8 @@ def test_offline_demo_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[st
     # The vocabulary is a SentencePiece model of the recipe's size, trained on the pre-training corpus.
     tokenizer = SPMTokenizer(out / "vocab")
     assert tokenizer.vocab_size == recipe.vocab_pieces + 1 and tokenizer.mask_id == recipe.vocab_pieces
-    # Pre-training made a discriminator folder, and one fine-tuning run started from it, one from scratch.
-    pretrained = out / "tiny-pretrained" / "export" / "discriminator"
+    # Pre-training made a model folder, and one fine-tuning run started from it, one from scratch.
+    pretrained = out / "tiny-pretrained" / "export" / "model"  # the recipe's masked LM
     assert (pretrained / "model.safetensors").is_file()
     scratch_dir, pretrained_dir = result.run_dirs
     assert scratch_dir == out / "runs" / "SST-2" / "scratch-seed-5"
