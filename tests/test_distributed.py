@@ -192,9 +192,9 @@ def test_accumulating_ranks_skip_the_sync_and_train_like_one_process(glue_root, 
 FAILING_RANK = '''
 import sys, time
 from DeBERTa.apps.train import main
-from DeBERTa.apps.trainer import Trainer
+from DeBERTa.training.engine import Engine
 
-update = Trainer._optimizer_step
+update = Engine._optimizer_step
 
 def fail_on_rank_1(self, *args, **kwargs):
     if self.env.rank == 1 and self.step == 2:
@@ -202,7 +202,7 @@ def fail_on_rank_1(self, *args, **kwargs):
         raise RuntimeError("rank 1 failed on purpose")
     return update(self, *args, **kwargs)
 
-Trainer._optimizer_step = fail_on_rank_1
+Engine._optimizer_step = fail_on_rank_1
 sys.exit(main())
 '''
 
@@ -229,3 +229,41 @@ def test_a_bad_batch_size_fails_before_writing(glue_root, vocab, workdir, tmp_pa
     assert result.stderr.count("Traceback") == 1 and "ChildFailedError" in result.stderr
     assert "exitcode  : 2" in result.stderr
     assert not out.exists()
+
+
+PRETRAIN = '''
+import sys
+from DeBERTa.apps.pretrain import main
+sys.exit(main())
+'''
+
+
+def test_two_ranks_pretrain_like_one_process(vocab, workdir, tmp_path) -> None:
+    # Replaced token detection (masking and the generator's samples are seeded per window): 4 updates of 8
+    # windows, 2 ranks x 4 or 1 process x 2 micro-steps x 4.
+    from test_pretrain import CORPUS
+
+    script = tmp_path / "pretrain.py"
+    script.write_text(PRETRAIN)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(CORPUS) + "\n", encoding="utf-8")
+    config = tmp_path / "tiny.json"
+    deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                               vocab_size=GPT2Tokenizer(vocab).vocab_size).save(config, layout="hf")
+
+    def args(out: Path, *extra: str) -> list[str]:
+        return ["--objective", "rtd", "--corpus", str(corpus), "--vocab_path", str(vocab), "--model_config",
+                str(config), "--output_dir", str(out), "--max_seq_len", "16", "--train_batch_size", "8",
+                "--max_steps", "4", "--log_interval", "1", "--dump_interval", "2", "--keep_checkpoints", "5", *extra]
+
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = torchrun(workdir, args(two), script=script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from DeBERTa.apps import pretrain
+
+    assert pretrain.main(args(one, "--accumulative_update", "2")) == 0
+    for name in ("discriminator", "generator"):
+        assert_same_weights(two / "export" / name, one / "export" / name)
+    for a, b in zip(read_jsonl(two / "metrics.jsonl"), read_jsonl(one / "metrics.jsonl"), strict=True):
+        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+        assert a["masked_accuracy"] == b["masked_accuracy"] and a["rtd_accuracy"] == b["rtd_accuracy"]

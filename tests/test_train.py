@@ -39,8 +39,9 @@ from DeBERTa import deberta
 from DeBERTa.apps import records
 from DeBERTa.apps.tasks import get_task
 from DeBERTa.apps.train import main
-from DeBERTa.apps.trainer import Trainer, classifier_rows, lr_factor, override_config
+from DeBERTa.apps.trainer import classifier_rows, lr_factor, override_config
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer
+from DeBERTa.training.engine import Engine
 
 UPDATES_PER_EPOCH = N_TRAIN // 8
 
@@ -381,20 +382,20 @@ def test_resume_after_a_crash_ends_exactly_like_an_uninterrupted_run(glue_root, 
 
     assert main(args(tmp_path / "straight")) == 0
 
-    original_step = Trainer._optimizer_step
+    original_step = Engine._optimizer_step
 
     def crash_at_update_10(self, *a, **kw):
         if self.step == 9:
             raise RuntimeError("simulated crash")
         return original_step(self, *a, **kw)
 
-    monkeypatch.setattr(Trainer, "_optimizer_step", crash_at_update_10)
+    monkeypatch.setattr(Engine, "_optimizer_step", crash_at_update_10)
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(args(tmp_path / "crashed"))
     best = json.loads((tmp_path / "crashed" / "checkpoints" / "best.json").read_text())["checkpoint"]
     kept = [s for s, _ in records.list_checkpoints(tmp_path / "crashed")]
     assert kept == sorted({6, 8, int(best.removeprefix("step-"))})  # the newest two and the best
-    monkeypatch.setattr(Trainer, "_optimizer_step", original_step)
+    monkeypatch.setattr(Engine, "_optimizer_step", original_step)
     assert main(args(tmp_path / "crashed")) == 0  # --resume auto: continues from step-8
 
     straight, resumed = tmp_path / "straight", tmp_path / "crashed"

@@ -12,9 +12,8 @@
   SHA-256 of the examples as read (texts and labels — so a changed file, or a changed task definition
   reading other columns of the same file, both invalidate it). A cache that cannot be written (a
   read-only image) costs the reuse only. :func:`collate` pads a batch to its longest sequence.
-* :class:`TrainBatchSampler` gives the seeded training order: the same global batches whatever the
-  number of ranks, resumable at any step. :func:`shard_indices` and :func:`merge_shards` split an
-  evaluation over ranks and put the gathered predictions back in order, each example exactly once.
+* The training order and evaluation shards (:class:`TrainBatchSampler`, :func:`shard_indices`,
+  :func:`merge_shards`) are the engine's, :mod:`DeBERTa.training.data.samplers`, re-exported here.
 * :func:`write_predictions` writes ``index<TAB>prediction`` files, named as the GLUE server expects.
 """
 
@@ -36,11 +35,14 @@ import numpy as np
 import torch
 
 from DeBERTa.deberta import hub
-from DeBERTa.deberta.errors import DeBERTaError
+from DeBERTa.training.data.samplers import TrainBatchSampler, merge_shards, shard_indices
+from DeBERTa.training.errors import DataError
+from DeBERTa.training.records import atomic_write
 
-from .options import batch_split
-from .records import atomic_write
 from .tasks import Column, SplitSpec, TaskSpec, get_task
+
+__all__ = ["DataError", "Example", "ExampleList", "Features", "TrainBatchSampler", "build_features", "collate",
+           "merge_shards", "read_examples", "shard_indices", "write_predictions"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +53,6 @@ FEATURE_CACHE_ENV = "DEBERTA_FEATURE_CACHE"
 """Environment variable naming the feature cache folder (default ``$DEBERTA_CACHE/features``)."""
 
 _ENCODE_CHUNK = 8192  # examples per encode_batch call: bounds the memory held by Encoding objects
-
-
-class DataError(DeBERTaError):
-    """Unusable input data: a missing dir or file, a malformed row, an unknown label, an empty file."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -460,106 +458,6 @@ def collate(items: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, torch
 
 # --------------------------------------------------------------------------------------------------
 # Order: training batches, evaluation shards
-
-
-class TrainBatchSampler:
-    """Seeded training order, identical whatever the number of ranks, resumable at any step.
-
-    Epoch ``e`` is a permutation of the examples drawn from ``(seed, e)``, cut into
-    ``batches_per_epoch = ceil(N / B)`` global batches of exactly ``B = global_batch_size`` examples;
-    the last one is completed with the epoch's first examples, so every step sees a full batch and
-    every rank the same share. Global batch ``s`` is cut into ``world_size`` contiguous rank slices,
-    and each slice into ``accumulation_steps`` contiguous micro-batches. Micro-batch ``j`` of rank ``r``
-    is therefore piece ``r * accumulation_steps + j`` of the global batch in every layout: one process
-    with 4 accumulation steps and 2 ranks with 2 each process the same micro-batches.
-
-    Iterating yields this rank's micro-batches (lists of example indices), ``accumulation_steps`` per
-    global step, from the position set by :meth:`set_position`; usable as a DataLoader
-    ``batch_sampler``.
-    """
-
-    def __init__(self, num_examples: int, global_batch_size: int, *, seed: int, rank: int = 0,
-                 world_size: int = 1, accumulation_steps: int = 1) -> None:
-        if num_examples < 1:
-            raise DataError("no training examples")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world size {world_size}")
-        self.micro_batch_size = batch_split(global_batch_size, world_size, accumulation_steps)
-        self.num_examples = num_examples
-        self.global_batch_size = global_batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.accumulation_steps = accumulation_steps
-        self.batches_per_epoch = math.ceil(num_examples / global_batch_size)
-        self.epoch = 0
-        self.start_step = 0
-
-    def position(self, global_step: int) -> tuple[int, int]:
-        """``(epoch, step within the epoch)`` after ``global_step`` optimizer steps (for resuming)."""
-        return divmod(global_step, self.batches_per_epoch)
-
-    def set_position(self, epoch: int, start_step: int = 0) -> None:
-        """Iterate epoch ``epoch`` from global batch ``start_step`` (the batches before it were consumed)."""
-        if not 0 <= start_step <= self.batches_per_epoch:
-            raise ValueError(f"step {start_step} outside an epoch of {self.batches_per_epoch} batches")
-        self.epoch, self.start_step = epoch, start_step
-
-    def epoch_order(self, epoch: int) -> np.ndarray:
-        """(batches_per_epoch * B,) example indices of the epoch, global batch after global batch."""
-        permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
-        # np.resize repeats the permutation from its start to fill the last batch.
-        return np.resize(permutation, self.batches_per_epoch * self.global_batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = self.epoch_order(self.epoch)
-        b, m = self.global_batch_size, self.micro_batch_size
-        rank_start = self.rank * self.accumulation_steps * m
-        for step in range(self.start_step, self.batches_per_epoch):
-            mine = order[step * b + rank_start : step * b + rank_start + self.accumulation_steps * m]
-            for j in range(self.accumulation_steps):
-                yield mine[j * m : (j + 1) * m].tolist()
-
-    def __len__(self) -> int:
-        return (self.batches_per_epoch - self.start_step) * self.accumulation_steps
-
-
-def shard_indices(n: int, rank: int, world_size: int) -> range:
-    """This rank's contiguous share of ``n`` evaluation examples, with no padding and no duplicates.
-
-    The first ``n % world_size`` ranks get one example more; the shards of all ranks together are
-    ``range(n)`` exactly once.
-    """
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside world size {world_size}")
-    base, extra = divmod(n, world_size)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (rank < extra))
-
-
-def merge_shards(parts: Sequence[tuple[Sequence[int] | np.ndarray, np.ndarray]], total: int) -> np.ndarray:
-    """Gathered ``(indices, values)`` of every rank → ``values`` in example order, ``(total, ...)``.
-
-    ``indices`` ``(n_r,)`` are example positions and ``values`` ``(n_r, ...)`` their predictions or
-    logits. Raises ``ValueError`` unless every example in ``range(total)`` appears exactly once —
-    metrics must count each example once, whatever padding the gather used.
-    """
-    if not parts:
-        raise ValueError("no shards to merge")
-    indices = np.concatenate([np.asarray(i, dtype=np.int64).reshape(-1) for i, _ in parts])
-    values = np.concatenate([np.asarray(v) for _, v in parts])
-    if len(indices) != len(values):
-        raise ValueError(f"{len(indices)} indices for {len(values)} values")
-    if len(indices) and (indices.min() < 0 or indices.max() >= total):
-        raise ValueError(f"example index outside range({total})")
-    counts = np.bincount(indices, minlength=total)
-    if np.any(counts != 1):
-        missing, repeated = np.flatnonzero(counts == 0), np.flatnonzero(counts > 1)
-        raise ValueError(f"each of {total} examples must appear once: {len(missing)} missing "
-                         f"(e.g. {missing[:5].tolist()}), {len(repeated)} repeated (e.g. {repeated[:5].tolist()})")
-    merged = np.empty((total, *values.shape[1:]), dtype=values.dtype)
-    merged[indices] = values
-    return merged
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,18 +15,20 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
-from DeBERTa.deberta import DeBERTaError
+from DeBERTa.training.data.samplers import batch_split
+from DeBERTa.training.errors import OptionsError
+from DeBERTa.training.optim import LR_SCHEDULES
+
+from .cli import OneLineErrorParser
+
+__all__ = ["FIELDS", "LR_SCHEDULES", "RESUME_MODES", "TRAINING_OPTIONS", "OneLineErrorParser", "OptionsError",
+           "TrainOptions", "batch_split", "build_parser", "check_options", "parse_options"]
 
 RESUME_MODES = ("auto", "never")
-LR_SCHEDULES = ("warmup_linear", "warmup_cosine", "warmup_constant")
-
-
-class OptionsError(DeBERTaError):
-    """A bad option value, an unknown option, or a combination that cannot run."""
 
 
 def _opt(default: Any, *, group: str, help: str, aliases: tuple[str, ...] = (),
@@ -80,6 +82,10 @@ class TrainOptions:
              "model, precision, ...; else an error), and does not train a finished run again; 'never' starts "
              "from step 0 and replaces that folder's earlier checkpoints and records; a checkpoint folder "
              "continues from it, whatever its options. Bare --resume means 'auto'.")
+    accept_changed_data: bool = _opt(
+        False, group="run",
+        help="Resume even though the training data differ from what the checkpoint was trained on (its "
+             "fingerprint is recorded); without it such a resume is refused, as the data order would change.")
     seed: int = _opt(
         1234, group="run", help="Random seed: initialisation, dropout and the order of the training data.")
     workers: int = _opt(
@@ -257,22 +263,10 @@ def convert(name: str, value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------------
 # Parsing
 # ------------------------------------------------------------------------------------------------------
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse whose usage errors raise ``error_type`` with one line, instead of printing the usage and
-    exiting: the apps' entry points report it like every other error (``error: ...``, exit status 2)."""
-
-    def __init__(self, *args: Any, error_type: type[DeBERTaError] = OptionsError, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.error_type = error_type
-
-    def error(self, message: str) -> NoReturn:
-        raise self.error_type(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line; every default is SUPPRESS so that only the options given show up."""
     parser = OneLineErrorParser(
-        prog="python -m DeBERTa.apps.train",
+        prog="python -m DeBERTa.apps.train", error_type=OptionsError,
         description="Fine-tune, evaluate and predict with DeBERTa on GLUE-style tasks. Run it under "
                     "`torchrun --nproc_per_node N` for distributed data-parallel training.",
         argument_default=argparse.SUPPRESS,
@@ -375,22 +369,3 @@ def check_options(opts: TrainOptions) -> None:
         value = getattr(opts, name)
         if value is not None and not 0 <= value < 1:
             raise OptionsError(f"--{name} must be in [0, 1) (got {value})")
-
-
-def batch_split(train_batch_size: int, world_size: int, accumulative_update: int) -> int:
-    """Examples per micro-batch on one rank: the global batch over ranks and accumulation steps.
-
-    The one check of the batch layout (the trainer calls it before reading anything, the training
-    sampler again): raises :class:`OptionsError` when ``--train_batch_size`` does not divide evenly, so
-    every update sees exactly the global batch whatever the number of processes.
-    """
-    if train_batch_size < 1 or accumulative_update < 1:
-        raise OptionsError(f"--train_batch_size ({train_batch_size}) and --accumulative_update "
-                           f"({accumulative_update}) must be at least 1")
-    parts = world_size * accumulative_update
-    if train_batch_size % parts:
-        raise OptionsError(
-            f"--train_batch_size {train_batch_size} does not divide over {world_size} process(es) x "
-            f"--accumulative_update {accumulative_update}; use a multiple of {parts}"
-        )
-    return train_batch_size // parts

@@ -1,368 +1,620 @@
-"""Masked-LM pre-training with the enhanced mask decoder, on a plain-text corpus.
+"""Pre-training: masked LM (``--objective mlm``) or replaced token detection (``--objective rtd``) on a corpus.
 
 ::
 
-    python -m DeBERTa.apps.pretrain --corpus train.txt [more.txt ...] --vocab_path my_vocab \\
-        --model_config small --output_dir pretrained/ --num_train_epochs 3
+    python -m DeBERTa.apps.prepare_corpus wiki.txt.xz --tokenizer v3-base --output corpus/
+    python -m DeBERTa.apps.pretrain --objective rtd --corpus corpus/ --model_config v3-xsmall \\
+        --output_dir runs/rtd --max_steps 10000 --train_batch_size 256 --learning_rate 1e-4 --warmup 10000
 
-Corpus files are UTF-8, one text per line (blank lines are skipped); a line longer than
-``--max_seq_len`` is cut into several sequences rather than truncated. Each sequence is
-``[CLS] tokens [SEP]``. Masking is BERT's, applied afresh to every batch (dynamic masking): 15% of the
-tokens of each sequence (at least one) are chosen, whole words or not; of those, 80% become
-``[MASK]``, 10% a random vocabulary token and 10% stay as they are; the model predicts all chosen ones.
+``--corpus`` is a folder made by :mod:`DeBERTa.apps.prepare_corpus` (its tokenizer comes with it), or plain
+text files, prepared on the fly into ``OUTPUT_DIR/corpus`` with ``--tokenizer`` (a folder, a vocabulary
+file or a model name; default: the ``--init_model``'s, else the official GPT-2 BPE vocabulary). Training
+reads windows of ``--max_seq_len`` ids and runs through the one training engine
+(:mod:`DeBERTa.training.engine`): the fine-tuning app's flags, ``torchrun``, ``--fp16``/``--bf16``,
+accumulation, checkpoints every ``--dump_interval`` updates and exact ``--resume``.
 
-The output folder is a Hugging Face-layout model folder that ``--init_model`` of the training app,
-``deberta.MaskedLanguageModel(pre_trained=DIR)`` and ``deberta.SequenceClassificationModel(pre_trained=DIR)``
-read: ``config.json``, ``model.safetensors`` (encoder, absolute position embeddings, LM head), the
-vocabulary (``bpe_encoder.bin``, ``vocab.json``, ``merges.txt``), plus ``pretrain.yaml`` (the options)
-and ``metrics.jsonl`` (training loss and masked-token accuracy by step, in the training app's format).
+Masking is BERT's, drawn afresh for every batch: 15% of the tokens of each window (at least one), whole
+words with ``--whole_word_mask``; of those, 80% become ``[MASK]``, 10% a random token, 10% stay.
+
+The run folder is the training app's (``config.yaml``, ``run.json``, ``metrics.jsonl`` with the loss and
+the masked-token accuracy, ``checkpoints/step-N``); at the end it holds Hugging Face-layout model folders
+with config, weights and tokenizer: ``export/model/`` (MLM: encoder + ``lm_predictions.*``), or
+``export/discriminator/`` (RTD head under ``mask_predictions.*``) and ``export/generator/``.
+``--export_checkpoint OUTPUT_DIR/checkpoints/step-N`` with the run's options writes them for that checkpoint
+into ``export/step-N/`` instead of training.
 Errors in the input print one ``error:`` line and exit 2 before anything is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
 import os
+import shutil
 import sys
-import time
-from collections.abc import Iterator, Sequence
+import typing
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
-import yaml
 from torch import nn
-from tqdm import tqdm
+from torch.distributed.elastic.multiprocessing.errors import record
 
 from DeBERTa import deberta
-from DeBERTa.deberta import DeBERTaError, pretrained
-from DeBERTa.deberta.tokenizer import GPT2Tokenizer
+from DeBERTa.deberta import DeBERTaError
+from DeBERTa.training import checkpoints
+from DeBERTa.training.checkpoints import cpu_tensors
+from DeBERTa.training.data import corpus as corpora
+from DeBERTa.training.data.samplers import TrainBatchSampler, batch_split
+from DeBERTa.training.engine import Engine, Evaluation, LoopOptions, StepOutput, TrainData, check_data_fingerprint
+from DeBERTa.training.models import read_model_config
+from DeBERTa.training.pretraining import (
+    EMBEDDING_SHARING,
+    IGNORE,
+    Masker,
+    ReplacedTokenDetection,
+    generator_config,
+    mask_tokens,
+    replacement_ids,
+    word_starts,
+)
+from DeBERTa.training.records import (
+    RunFolderError,
+    RunRecords,
+    atomic_write,
+    check_run_folder,
+    run_manifest,
+    umask,
+    write_json,
+)
+from DeBERTa.training.rng import derived_seed, seed_everything
 
+from . import cli
 from .data import collate
-from .distributed import DistEnv
-from .options import OneLineErrorParser
-from .records import METRICS_FILE, write_json, write_text
-from .train import configure_logging
-from .trainer import lr_factor, optimizer_groups, read_model_config, seed_everything, update_counts
+from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first, shutdown
+from .models import load_tokenizer, resolve_source
+from .options import FIELDS, convert, parse_bool
 
 logger = logging.getLogger(__name__)
 
-OPTIONS_FILE = "pretrain.yaml"
-IGNORE = -100
-"""Label of positions that are not predicted (the model predicts where labels > 0)."""
+__all__ = ["IGNORE", "PretrainError", "PretrainOptions", "main", "mask_tokens", "pretrain", "replacement_ids"]
+
+OBJECTIVES = ("mlm", "rtd")
+EXPORT_DIR = "export"
+CORPUS_DIR = "corpus"
 
 
 class PretrainError(DeBERTaError):
     """A bad option, corpus or model/vocabulary combination."""
 
 
-# ------------------------------------------------------------------------------------------------------
-# Data
-# ------------------------------------------------------------------------------------------------------
-def read_corpus(paths: Sequence[Path]) -> list[str]:
-    """Non-blank lines of the corpus files, in order; raises :class:`PretrainError` if none can be read."""
-    texts = []
-    for path in paths:
-        try:
-            with path.open(encoding="utf-8") as lines:
-                texts += [line.strip() for line in lines if line.strip()]
-        except (OSError, UnicodeDecodeError) as err:
-            raise PretrainError(f"cannot read corpus file {path}: {err}") from None
-    if not texts:
-        raise PretrainError(f"the corpus ({', '.join(map(str, paths))}) has no non-blank line")
-    return texts
-
-
-def make_sequences(texts: Sequence[str], tokenizer: GPT2Tokenizer, max_seq_len: int) -> list[list[int]]:
-    """``[CLS] … [SEP]`` id sequences of at most ``max_seq_len`` ids: one per text, more for long texts."""
-    body = max_seq_len - 2
-    sequences = []
-    # No truncation here (a huge limit): long texts are cut into consecutive pieces below instead.
-    for encoding in tokenizer.encode_batch(texts, max_seq_len=2**31 - 1):
-        ids = encoding.input_ids[1:-1]
-        for start in range(0, len(ids), body):
-            sequences.append([tokenizer.cls_token_id, *ids[start:start + body], tokenizer.sep_token_id])
-    return sequences
-
-
-def replacement_ids(tokenizer: GPT2Tokenizer) -> torch.Tensor:
-    """Ids a chosen token may be replaced with at random: the vocabulary's text pieces.
-
-    Special tokens and the ``madeupword`` fillers that pad the vocabulary are left out: no text
-    contains them, so they would teach the model nothing.
-    """
-    specials = set(tokenizer.special_tokens)
-    ids = [i for i, symbol in enumerate(tokenizer.symbols)
-           if symbol not in specials and not symbol.startswith("madeupword")]
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def mask_tokens(
-    input_ids: torch.Tensor,
-    maskable: torch.Tensor,
-    mask_id: int,
-    random_ids: torch.Tensor,
-    generator: torch.Generator,
-    mask_prob: float = 0.15,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking of a batch: (masked input ids (B, L), labels (B, L)).
-
-    In each row, ``round(mask_prob * n)`` of its n ``maskable`` positions (at least one) are chosen
-    uniformly; a chosen token becomes ``mask_id`` with probability 0.8, a uniform draw from
-    ``random_ids`` with 0.1, and stays with 0.1. ``labels`` hold the original id at chosen positions
-    and :data:`IGNORE` elsewhere. ``maskable`` (B, L) bool excludes padding and special tokens.
-    """
-    batch, length = input_ids.shape
-    counts = maskable.sum(1)
-    to_choose = torch.clamp((counts.double() * mask_prob).round().long(), min=1)
-    to_choose = torch.minimum(to_choose, counts)  # a row with nothing maskable gets nothing
-    # A random rank among each row's maskable positions; choosing the lowest ranks is a uniform draw
-    # of exactly to_choose positions without replacement.
-    scores = torch.rand(batch, length, generator=generator)
-    scores[~maskable] = 2.0  # after every maskable position
-    ranks = scores.argsort(1).argsort(1)
-    chosen = ranks < to_choose[:, None]
-
-    action = torch.rand(batch, length, generator=generator)
-    masked = input_ids.clone()
-    masked[chosen & (action < 0.8)] = mask_id
-    to_randomize = chosen & (action >= 0.8) & (action < 0.9)
-    picks = torch.randint(len(random_ids), (int(to_randomize.sum()),), generator=generator)
-    masked[to_randomize] = random_ids[picks]
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
-    return masked, labels
-
-
-def batches(sequences: Sequence[list[int]], batch_size: int, seed: int, epoch: int) -> Iterator[list[int]]:
-    """Indices of each batch of one epoch, in an order drawn from ``(seed, epoch)``; the last may be short."""
-    order = torch.randperm(len(sequences), generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size].tolist()
-
-
-# ------------------------------------------------------------------------------------------------------
-# Model
-# ------------------------------------------------------------------------------------------------------
-def build_model(init_model: str | None, model_config: str | None, vocab_size: int) -> deberta.MaskedLanguageModel:
-    """A masked-LM model from a checkpoint folder/name, or new from a preset/JSON sized to the vocabulary."""
-    if init_model is not None:
-        config = read_model_config(model_config) if model_config is not None else None
-        model = deberta.MaskedLanguageModel(config, pre_trained=init_model)
-        if model.config.vocab_size < vocab_size:
-            raise PretrainError(f"the vocabulary has {vocab_size} ids but {init_model} embeds only "
-                                f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
-        return model
-    assert model_config is not None
-    config = read_model_config(model_config)
-    if config.vocab_size != vocab_size:
-        logger.info("embedding table sized to the vocabulary: %d ids (config: %d)", vocab_size, config.vocab_size)
-        config = dataclasses.replace(config, vocab_size=vocab_size)
-    return deberta.MaskedLanguageModel(config)
-
-
-def save_model(model: deberta.MaskedLanguageModel, tokenizer: GPT2Tokenizer, output_dir: Path) -> None:
-    """Write the Hugging Face-layout model folder; ``model.safetensors`` last, so it marks completion."""
-    from safetensors.torch import save_file
-
-    tokenizer.save_pretrained(output_dir)
-    write_json(output_dir / "config.json", {**model.config.to_hf_dict(), "architectures": ["DebertaForMaskedLM"]})
-    # safetensors refuses tensors that share storage; contiguous copies are what it stores.
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = output_dir / ".model.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, output_dir / "model.safetensors")
-
-
-# ------------------------------------------------------------------------------------------------------
-# Training
-# ------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class PretrainOptions:
-    """The options of one run (``pretrain.yaml`` holds exactly these)."""
+    """The options of one run (``config.yaml`` holds exactly these). Options shared with the fine-tuning app
+    have its names, spellings and help (see :mod:`DeBERTa.apps.options`)."""
 
     corpus: list[str]
+    """A prepared corpus folder, or plain UTF-8 text files (documents separated by blank lines)."""
     output_dir: str
+    """The run folder."""
+    objective: str = "mlm"
+    """``mlm`` (masked LM with the enhanced mask decoder) or ``rtd`` (replaced token detection, v3)."""
+    tokenizer: str | None = None
+    """Plain-text corpus only: the tokenizer (folder, vocabulary file or model name)."""
     vocab_path: str | None = None
+    """Older spelling of --tokenizer."""
+    vocab_type: str = "auto"
+    """The tokenizer's kind when a folder could hold several: auto, gpt2 or spm."""
     model_config: str | None = None
+    """A preset or a config file (either layout). For RTD: the discriminator."""
+    generator_config: str | None = None
+    """RTD: the generator's config; default: the discriminator's with half its layers."""
     init_model: str | None = None
+    """Continue pre-training from a model folder or name (MLM), or the discriminator (RTD)."""
+    init_generator: str | None = None
+    """RTD: continue from this generator."""
     max_seq_len: int = 128
     train_batch_size: int = 32
+    accumulative_update: int = 1
     learning_rate: float = 5e-4
+    lr_schedule: str = "warmup_linear"
     num_train_epochs: float = 1.0
     max_steps: int | None = None
     warmup: float = 0.1
     weight_decay: float = 0.01
+    epsilon: float = 1e-6
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
+    fp16: bool = False
+    bf16: bool = False
+    loss_scale: float = 256.0
+    scale_steps: int = 1000
     mask_prob: float = 0.15
+    """Share of each window's tokens chosen for prediction."""
+    whole_word_mask: bool = False
+    """Choose whole words (all their pieces) rather than single pieces."""
+    rtd_lambda: float = 50.0
+    """RTD: weight of the discriminator's loss."""
+    embedding_sharing: str = "gdes"
+    """RTD: gdes (gradient-disentangled), es (shared), nes (separate)."""
     seed: int = 1234
+    workers: int = 0
+    resume: str = "auto"
+    accept_changed_data: bool = False
+    dump_interval: int = 10000
+    keep_checkpoints: int = 1
     log_interval: int = 20
+    tag: str = "pretrain"
+    export_checkpoint: str | None = None
+    """Write the export folders of this checkpoint of the run (its step-N folder) into export/step-N and stop."""
+
+    def training_record(self) -> dict[str, Any]:
+        """What decides what training computes: ``--resume auto`` continues only a run with these unchanged."""
+        names = ("objective", "model_config", "generator_config", "init_model", "init_generator", "max_seq_len",
+                 "train_batch_size", "accumulative_update", "learning_rate", "lr_schedule", "num_train_epochs",
+                 "max_steps", "warmup", "weight_decay", "mask_prob", "whole_word_mask", "rtd_lambda",
+                 "embedding_sharing", "seed", "fp16", "bf16")
+        return {name: getattr(self, name) for name in names}
 
 
-def pretrain(opts: PretrainOptions, progress: bool = True) -> Path:
-    """Run the pre-training that ``opts`` describes and write its model folder; returns the folder."""
+_OWN_CHOICES = {"objective": OBJECTIVES, "embedding_sharing": EMBEDDING_SHARING, "vocab_type": ("auto", "gpt2", "spm")}
+
+
+def _field_docs() -> dict[str, str]:
+    """The attribute docstrings of :class:`PretrainOptions` (the help of its own options)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(PretrainOptions))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value,
+                                                                                              ast.Constant):
+            docs[node.target.id] = " ".join(str(following.value.value).split())  # type: ignore[union-attr]
+    return docs
+
+
+def build_parser() -> cli.OneLineErrorParser:
+    """The command line: this app's options, and the fine-tuning app's (same flags, spellings and help)."""
+    parser = cli.OneLineErrorParser(prog="python -m DeBERTa.apps.pretrain", error_type=PretrainError,
+                                    description="Pre-train DeBERTa: masked LM or replaced token detection.",
+                                    argument_default=None)
+    docs = _field_docs()
+    defaults = PretrainOptions(corpus=[], output_dir="")
+    for spec in dataclasses.fields(PretrainOptions):
+        name = spec.name
+        default = getattr(defaults, name)
+        if name == "corpus":
+            parser.add_argument("--corpus", nargs="+", required=True, metavar="DIR|FILE", help=docs[name])
+            continue
+        if name == "output_dir":
+            parser.add_argument("--output_dir", required=True, metavar="DIR", help=docs[name])
+            continue
+        shared = FIELDS.get(name)
+        flags = [f"--{name}", *(f"--{a}" for a in (shared.metadata["aliases"] if shared else ()))]
+        help_text = (docs.get(name) or (shared.metadata["help"] if shared else "")) + f" (default: {default})"
+        kwargs: dict[str, Any] = {"dest": name, "help": help_text.replace("%", "%%"), "default": default}
+        if isinstance(default, bool):
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        elif name in _OWN_CHOICES:
+            kwargs.update(choices=_OWN_CHOICES[name])
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> PretrainOptions:
+    """The command line as checked :class:`PretrainOptions`."""
+    values = vars(build_parser().parse_args(argv))
+    hints = typing.get_type_hints(PretrainOptions)
+    for name, value in values.items():
+        if not isinstance(value, str) or name == "corpus":
+            continue
+        if name in FIELDS:  # the fine-tuning app's conversion and messages
+            values[name] = convert(name, value)
+            continue
+        kind = hints[name]
+        if kind is bool:
+            try:
+                values[name] = parse_bool(value)
+            except ValueError:
+                raise PretrainError(f"--{name}: {value!r} is not true or false") from None
+        elif kind is float:
+            values[name] = _number(name, value)
+    opts = PretrainOptions(**values)
     check_options(opts)
-    texts = read_corpus([Path(p) for p in opts.corpus])
-    # A model name (base, large, ...) is downloaded once into the cache; its folder has its vocabulary.
-    source = pretrained.resolve(opts.init_model) if opts.init_model is not None else None
-    vocab = opts.vocab_path or source
-    if vocab is None or not Path(vocab).exists():
-        raise PretrainError(f"--vocab_path {vocab}: no such file or folder (a bpe_encoder.bin or a folder with one)")
-    tokenizer = GPT2Tokenizer(vocab)
-    sequences = make_sequences(texts, tokenizer, opts.max_seq_len)
-    seed_everything(opts.seed)
-    model = build_model(None if source is None else str(source), opts.model_config, tokenizer.vocab_size)
-    if model.config.max_position_embeddings < opts.max_seq_len:
-        raise PretrainError(f"--max_seq_len {opts.max_seq_len} exceeds the model's "
-                            f"max_position_embeddings {model.config.max_position_embeddings}")
-
-    output_dir = Path(opts.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "model.safetensors").unlink(missing_ok=True)  # an old model must not pass for this run's
-    write_text(output_dir / OPTIONS_FILE, yaml.safe_dump(dataclasses.asdict(opts), sort_keys=False))
-    (output_dir / METRICS_FILE).unlink(missing_ok=True)
-
-    train(model, tokenizer, sequences, opts, output_dir / METRICS_FILE, progress)
-    save_model(model, tokenizer, output_dir)
-    return output_dir
+    return opts
 
 
-@dataclasses.dataclass
-class _Window:
-    """Training statistics since the last log record."""
-
-    loss: float = 0.0
-    hits: int = 0
-    targets: int = 0
-    updates: int = 0
-    examples: int = 0
-    start: float = dataclasses.field(default_factory=time.perf_counter)
-
-
-def train(model: deberta.MaskedLanguageModel, tokenizer: GPT2Tokenizer, sequences: Sequence[list[int]],
-          opts: PretrainOptions, metrics_path: Path, progress: bool) -> None:
-    """The loop: AdamW with linear warm-up and decay, masking drawn afresh for every batch."""
-    per_epoch = math.ceil(len(sequences) / opts.train_batch_size)
-    total, warmup = update_counts(opts.max_steps, opts.num_train_epochs, per_epoch, opts.warmup)
-    optimizer = torch.optim.AdamW(optimizer_groups(model, opts.weight_decay), lr=opts.learning_rate, eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor("warmup_linear", s + 1, total, warmup))
-    random_ids = replacement_ids(tokenizer)
-    specials = torch.tensor([tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id])
-    masking_rng = torch.Generator().manual_seed(opts.seed)
-    logger.info("pre-training on %d sequences: %d updates of %d, warm-up %d, %d parameters", len(sequences),
-                total, opts.train_batch_size, warmup, sum(p.numel() for p in model.parameters()))
-
-    model.train()
-    step, epoch, window = 0, 0, _Window()
-    bar = tqdm(total=total, desc="pre-train MLM", unit="update", disable=not progress, dynamic_ncols=True)
-    while step < total:
-        for indices in batches(sequences, opts.train_batch_size, opts.seed, epoch):
-            batch = collate([{"input_ids": sequences[i], "type_ids": [0] * len(sequences[i]), "index": i}
-                             for i in indices])
-            maskable = batch["input_mask"].bool() & ~torch.isin(batch["input_ids"], specials)
-            inputs, labels = mask_tokens(batch["input_ids"], maskable, tokenizer.mask_token_id, random_ids,
-                                         masking_rng, opts.mask_prob)
-            output = model(inputs, batch["type_ids"], batch["input_mask"], labels)
-            output.loss.backward()
-            if opts.max_grad_norm > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), opts.max_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]  # the rate of this update (the scheduler moves on below)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            bar.update()
-            targets = labels[labels > 0]  # in the order of the model's (M, V) scores
-            window.loss += output.loss.item()
-            window.hits += int((output.logits.argmax(-1) == targets).sum())
-            window.targets += len(targets)
-            window.updates += 1
-            window.examples += len(indices)
-            if step % opts.log_interval == 0 or step == total:
-                _log(metrics_path, bar, step, step / per_epoch, lr, window)
-                window = _Window()
-            if step == total:
-                break
-        epoch += 1
-    bar.close()
-    model.eval()
-
-
-def _log(path: Path, bar: tqdm, step: int, epoch: float, lr: float, window: _Window) -> None:
-    """Append one train record (means since the last one) to metrics.jsonl and show it on the bar."""
-    loss = window.loss / window.updates
-    accuracy = window.hits / max(1, window.targets)
-    speed = window.examples / (time.perf_counter() - window.start)
-    record = {"type": "train", "step": step, "epoch": round(epoch, 4), "loss": loss, "lr": lr,
-              "examples_per_s": round(speed, 2), "masked_accuracy": accuracy}
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}", lr=f"{lr:.1e}")
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PretrainError(f"--{name}: {value!r} is not a valid float") from None
 
 
 def check_options(opts: PretrainOptions) -> None:
     """Checks that need no files; raises :class:`PretrainError` on the first problem."""
+    if opts.objective not in OBJECTIVES:
+        raise PretrainError(f"--objective {opts.objective}: expected one of {', '.join(OBJECTIVES)}")
+    if opts.embedding_sharing not in EMBEDDING_SHARING:
+        raise PretrainError(f"--embedding_sharing {opts.embedding_sharing}: expected one of "
+                            f"{', '.join(EMBEDDING_SHARING)}")
     if opts.init_model is None and opts.model_config is None:
         raise PretrainError("give --model_config (a preset such as small, or a JSON file) to start from scratch, "
                             "or --init_model to continue from a model folder")
+    if not opts.corpus:
+        raise PretrainError("--corpus: give a prepared corpus folder or text files")
     for path in opts.corpus:
-        if not Path(path).is_file():
-            raise PretrainError(f"--corpus {path}: no such file")
+        if not Path(path).exists():
+            raise PretrainError(f"--corpus {path}: no such file or folder")
+    if len(opts.corpus) > 1 and any(Path(p).is_dir() for p in opts.corpus):
+        raise PretrainError("--corpus: one prepared corpus folder, or text files, not both")
     if not 0 < opts.mask_prob < 1:
         raise PretrainError(f"--mask_prob must be in (0, 1) (got {opts.mask_prob})")
     if opts.max_seq_len < 3:
         raise PretrainError(f"--max_seq_len {opts.max_seq_len} leaves no room for text between [CLS] and [SEP]")
-    for name in ("train_batch_size", "log_interval"):
+    for name in ("train_batch_size", "log_interval", "accumulative_update", "dump_interval", "keep_checkpoints",
+                 "scale_steps"):
         if getattr(opts, name) < 1:
             raise PretrainError(f"--{name} must be at least 1 (got {getattr(opts, name)})")
     if opts.max_steps is not None and opts.max_steps < 1:
         raise PretrainError(f"--max_steps must be at least 1 (got {opts.max_steps})")
-    if not (opts.learning_rate > 0 and opts.num_train_epochs > 0):
-        raise PretrainError("--learning_rate and --num_train_epochs must be positive")
-    if opts.warmup < 0 or opts.weight_decay < 0 or opts.max_grad_norm < 0:
-        raise PretrainError("--warmup, --weight_decay and --max_grad_norm must not be negative")
+    for name in ("learning_rate", "num_train_epochs", "epsilon", "loss_scale"):
+        value = getattr(opts, name)
+        if not (math.isfinite(value) and value > 0):
+            raise PretrainError(f"--{name} must be a positive number (got {value})")
+    for name in ("warmup", "weight_decay", "max_grad_norm", "rtd_lambda"):
+        value = getattr(opts, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise PretrainError(f"--{name} must be a finite number, not negative (got {value})")
+    if opts.fp16 and opts.bf16:
+        raise PretrainError("--fp16 and --bf16 exclude each other")
+    if opts.resume not in ("auto", "never") and not Path(opts.resume).is_dir():
+        raise PretrainError(f"--resume {opts.resume}: expected auto, never or a checkpoint folder")
+    if not 0 <= opts.seed < 2**63:
+        raise PretrainError(f"--seed must be in [0, 2**63) (got {opts.seed})")
 
 
 # ------------------------------------------------------------------------------------------------------
-# Command line
+# Models
 # ------------------------------------------------------------------------------------------------------
-def parse_args(argv: Sequence[str] | None) -> PretrainOptions:
-    """The command line as :class:`PretrainOptions` (defaults from the dataclass)."""
-    defaults = PretrainOptions(corpus=[], output_dir="")
-    parser = OneLineErrorParser(prog="python -m DeBERTa.apps.pretrain", error_type=PretrainError,
-                                description="Masked-LM pre-training of DeBERTa (enhanced mask decoder) on plain text.")
-    parser.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 text, one text a line")
-    parser.add_argument("--output_dir", required=True, metavar="DIR", help="the model folder to write")
-    parser.add_argument("--vocab_path", metavar="PATH",
-                        help="bpe_encoder.bin or a folder with the vocabulary (default: the --init_model's); "
-                             "build one with python -m DeBERTa.apps.build_vocab")
-    parser.add_argument("--model_config", metavar="FILE|PRESET",
-                        help="a preset (tiny, small, base, large) or config JSON; the embedding table is sized "
-                             "to the vocabulary")
-    parser.add_argument("--init_model", metavar="NAME|DIR",
-                        help="continue pre-training this model: a folder, or an official model name (base, large)")
-    for name in ("max_seq_len", "train_batch_size", "learning_rate", "num_train_epochs", "max_steps", "warmup",
-                 "weight_decay", "max_grad_norm", "mask_prob", "seed", "log_interval"):
-        default = getattr(defaults, name)
-        kind = float if isinstance(default, float) else int
-        parser.add_argument(f"--{name}", type=kind, default=default, metavar=kind.__name__.upper(),
-                            help=f"(default: {default})")
-    return PretrainOptions(**vars(parser.parse_args(argv)))
+PADDED_ROWS = 128
+"""A preset whose table exceeds the tokenizer by at most this many rows was made for it and keeps its size
+(v3: 128,100 rows for 128,001 ids, padded for speed)."""
 
 
+def _sized_config(name_or_file: str, vocab_size: int, what: str) -> deberta.ModelConfig:
+    """The config of a new model for a tokenizer of ``vocab_size`` ids. A config file keeps its vocab_size,
+    which may exceed the tokenizer's but not fall short of it; a preset keeps its size when it was made for
+    this tokenizer (:data:`PADDED_ROWS`), else its table is sized to the tokenizer."""
+    config = read_model_config(name_or_file)
+    if name_or_file in deberta.config.PRESETS:
+        if 0 <= config.vocab_size - vocab_size <= PADDED_ROWS:
+            return config
+        logger.info("%s: embedding table sized to the tokenizer, %d ids (preset: %d)", what, vocab_size,
+                    config.vocab_size)
+        return dataclasses.replace(config, vocab_size=vocab_size)
+    if config.vocab_size < vocab_size:
+        raise PretrainError(f"{what} {name_or_file}: vocab_size {config.vocab_size} is smaller than the tokenizer's "
+                            f"{vocab_size} ids")
+    return config
+
+
+def _check_vocab(model: nn.Module, vocab_size: int, source: str) -> None:
+    if model.config.vocab_size < vocab_size:
+        raise PretrainError(f"the tokenizer has {vocab_size} ids but {source} embeds only {model.config.vocab_size}")
+
+
+def build_models(opts: PretrainOptions, vocab_size: int) -> nn.Module:
+    """The model being pre-trained: a :class:`~DeBERTa.deberta.MaskedLanguageModel` (MLM) or a
+    :class:`~DeBERTa.training.pretraining.ReplacedTokenDetection` (RTD)."""
+    if opts.objective == "mlm":
+        if opts.init_model is not None:
+            source = str(resolve_source(opts.init_model))
+            config = read_model_config(opts.model_config) if opts.model_config is not None else None
+            model = deberta.MaskedLanguageModel(config, pre_trained=source)
+            _check_vocab(model, vocab_size, opts.init_model)
+            return model
+        assert opts.model_config is not None
+        return deberta.MaskedLanguageModel(_sized_config(opts.model_config, vocab_size, "--model_config"))
+
+    if opts.init_model is not None:
+        config = read_model_config(opts.model_config) if opts.model_config is not None else None
+        discriminator = deberta.ReplacedTokenDetectionModel(config, pre_trained=str(resolve_source(opts.init_model)))
+        if discriminator.fresh_heads:
+            logger.info("%s has no RTD head (mask_predictions.*): starting a new one", opts.init_model)
+    else:
+        assert opts.model_config is not None
+        discriminator = deberta.ReplacedTokenDetectionModel(_sized_config(opts.model_config, vocab_size,
+                                                                          "--model_config"))
+    _check_vocab(discriminator, vocab_size, opts.init_model or str(opts.model_config))
+    if opts.init_generator is not None:
+        generator = deberta.MaskedLanguageModel(
+            read_model_config(opts.generator_config) if opts.generator_config else None,
+            pre_trained=str(resolve_source(opts.init_generator)))
+    elif opts.generator_config is not None:
+        generator = deberta.MaskedLanguageModel(_sized_config(opts.generator_config, discriminator.config.vocab_size,
+                                                              "--generator_config"))
+    else:
+        generator = deberta.MaskedLanguageModel(generator_config(discriminator.config))
+    gen, disc = generator.config, discriminator.config
+    if opts.embedding_sharing != "nes" and (gen.hidden_size, gen.vocab_size) != (disc.hidden_size, disc.vocab_size):
+        raise PretrainError(f"--embedding_sharing {opts.embedding_sharing}: the generator's embedding "
+                            f"({gen.vocab_size} x {gen.hidden_size}) differs from the discriminator's "
+                            f"({disc.vocab_size} x {disc.hidden_size}); use the same width or --embedding_sharing nes")
+    if opts.embedding_sharing == "gdes" and opts.init_model is not None and opts.init_generator is not None:
+        # Continuing a released pair: the discriminator's table is generator + delta.
+        model = ReplacedTokenDetection(generator, discriminator, opts.embedding_sharing, opts.rtd_lambda)
+        with torch.no_grad():
+            model.embedding_delta.copy_(discriminator.deberta.embeddings.word_embeddings.weight
+                                        - generator.deberta.embeddings.word_embeddings.weight)
+        return model
+    return ReplacedTokenDetection(generator, discriminator, opts.embedding_sharing, opts.rtd_lambda)
+
+
+# ------------------------------------------------------------------------------------------------------
+# The job
+# ------------------------------------------------------------------------------------------------------
+class PretrainJob:
+    """One process of a pre-training run: corpus, tokenizer, model, and the engine's job methods."""
+
+    def __init__(self, opts: PretrainOptions, env: DistEnv, argv: list[str]) -> None:
+        self.opts, self.env, self.argv = opts, env, argv
+        self.name = f"pre-train {opts.objective.upper()}"
+        self.output_dir = Path(opts.output_dir)
+        if self.output_dir.exists() and not self.output_dir.is_dir():
+            raise PretrainError(f"--output_dir {self.output_dir}: not a folder")
+        batch_split(opts.train_batch_size, env.world_size, opts.accumulative_update)
+        self.device = device_for(env)
+        check_run_folder(self.output_dir)
+        created = not self.output_dir.exists()
+        try:
+            self._build()
+        except BaseException:
+            if created and env.is_main:  # a refused run leaves nothing behind (a plain-text corpus prepared)
+                shutil.rmtree(self.output_dir, ignore_errors=True)
+            raise
+
+    def _build(self) -> None:
+        """Everything that may fail on bad input, before the run folder gets its records."""
+        opts, env = self.opts, self.env
+        self.resume_checkpoint, self.resume_state = self._find_resume_checkpoint()
+        init_process_group(env, self.device)
+        with local_main_first(env):  # rank 0 prepares a plain-text corpus; the others open it
+            self.corpus, self.tokenizer = self._open_corpus()
+        self.windows = corpora.CorpusWindows(self.corpus, opts.max_seq_len, self.tokenizer.cls_token_id,
+                                             self.tokenizer.sep_token_id)
+        seed_everything(opts.seed)  # the same initial weights on every rank
+        self.model = build_models(opts, self.tokenizer.vocab_size)
+        positions = self._encoder_config().max_position_embeddings
+        if positions < opts.max_seq_len and self._encoder_config().position_biased_input:
+            raise PretrainError(f"--max_seq_len {opts.max_seq_len} exceeds the model's max_position_embeddings "
+                                f"{positions}")
+        self.model.to(self.device)
+        seed_everything(opts.seed + env.rank)  # dropout noise differs between ranks
+        specials = [self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id]
+        self.masker = Masker(self.tokenizer.mask_token_id, torch.tensor(specials), replacement_ids(self.tokenizer),
+                             opts.seed, opts.mask_prob, word_starts(self.tokenizer) if opts.whole_word_mask else None)
+        self.records = RunRecords(self.output_dir, enabled=env.is_main)
+        loop = dataclasses.replace(LoopOptions.of(opts), dump_every_epoch=False)
+        self.engine = Engine(self.model, loop, env, self.device, self.output_dir, self.records)
+        self.sampler = TrainBatchSampler(len(self.windows), opts.train_batch_size, seed=opts.seed, rank=env.rank,
+                                         world_size=env.world_size, accumulation_steps=opts.accumulative_update)
+        self.engine.plan(self.sampler.batches_per_epoch)
+        if len({str(p) for p in all_gather_objects(self.resume_checkpoint)}) > 1:
+            raise RunFolderError(f"the ranks see different checkpoints in --output_dir {self.output_dir}")
+        if self.resume_state is not None:
+            check_data_fingerprint(self.resume_state, self.data_fingerprint(), opts.accept_changed_data,
+                                   f"--resume {self.resume_checkpoint}")
+
+    def _encoder_config(self) -> deberta.ModelConfig:
+        return self.model.config if isinstance(self.model, deberta.MaskedLanguageModel) else \
+            self.model.discriminator.config  # type: ignore[union-attr]
+
+    def _find_resume_checkpoint(self) -> tuple[Path | None, dict[str, Any] | None]:
+        opts = self.opts
+        if opts.resume == "never":
+            return None, None
+        if opts.resume != "auto":
+            folder = Path(opts.resume)
+            return folder, checkpoints.check_training_state(folder)
+        found = checkpoints.newest_intact_checkpoint(self.output_dir)
+        if found is None:
+            if checkpoints.list_checkpoints(self.output_dir):
+                raise RunFolderError(f"--output_dir {self.output_dir}: every checkpoint is damaged; start over with "
+                                     "--resume never")
+            return None, None
+        theirs = found[1].get("options") or {}
+        ours = opts.training_record()
+        changed = [n for n in ours if n in theirs and theirs[n] != ours[n]]
+        if changed:
+            difference = ", ".join(f"--{n} {theirs[n]} -> {ours[n]}" for n in changed)
+            raise RunFolderError(f"--output_dir {self.output_dir} holds a run trained with other options "
+                                 f"({difference}): repeat them to continue it, start over with --resume never, "
+                                 "or use another --output_dir")
+        return found
+
+    def _open_corpus(self) -> tuple[corpora.Corpus, Any]:
+        """The prepared corpus and its tokenizer (plain text is prepared into OUTPUT_DIR/corpus first)."""
+        opts = self.opts
+        paths = [Path(p) for p in opts.corpus]
+        if len(paths) == 1 and paths[0].is_dir():
+            if not corpora.is_corpus(paths[0]):
+                raise PretrainError(f"--corpus {paths[0]}: not a prepared corpus (no {corpora.INDEX_FILE}); "
+                                    "prepare it with python -m DeBERTa.apps.prepare_corpus")
+            corpus = corpora.Corpus.open(paths[0])
+            if opts.tokenizer or opts.vocab_path:
+                logger.info("--tokenizer ignored: a prepared corpus brings its own")
+        else:
+            source = resolve_source(opts.init_model) if opts.init_model is not None else None
+            tokenizer = _load_tokenizer(opts.tokenizer or opts.vocab_path, source, opts.vocab_type)
+            target = self.output_dir / CORPUS_DIR
+            if self.env.is_main:
+                corpora.prepare_corpus(paths, tokenizer, target, progress=self.env.is_main)
+            corpus = corpora.Corpus.open(target)
+        tokenizer = _load_tokenizer(str(corpus.tokenizer_dir), None, opts.vocab_type)
+        corpus.check_tokenizer(tokenizer)
+        return corpus, tokenizer
+
+    # ----- the engine's job -----------------------------------------------------------------------
+    def loss(self, module: nn.Module, batch: dict[str, Any], step: int) -> StepOutput:
+        """Mask the windows (seeded by update and window), run the objective, count hits at the targets."""
+        indices = batch["indices"].tolist()
+        masked, labels = self.masker(batch["input_ids"].cpu(), batch["input_mask"].cpu(), indices, step)
+        masked, labels = masked.to(self.device), labels.to(self.device)
+        targets = labels[labels > 0]
+        if self.opts.objective == "mlm":
+            output = module(masked, batch["type_ids"], batch["input_mask"], labels)
+            hits = int((output.logits.argmax(-1) == targets).sum())
+            return StepOutput(output.loss, {"masked_accuracy": (hits, len(targets))})
+        out = module(masked, labels, batch["input_ids"], batch["input_mask"], batch["type_ids"],
+                     sample_seed=derived_seed(self.opts.seed, step, indices[0], 1))
+        hits = int((out["logits"].argmax(-1) == targets).sum())
+        valid = batch["input_mask"].bool()
+        predicted = out["rtd_logits"] > 0
+        rtd_hits = int((predicted == out["replaced"])[valid].sum())
+        return StepOutput(out["loss"], {
+            "masked_accuracy": (hits, len(targets)), "rtd_accuracy": (rtd_hits, int(valid.sum())),
+            "replaced_share": (int(out["replaced"][valid].sum()), int(valid.sum())),
+            "mlm_loss": (out["mlm_loss"].item(), 1), "rtd_loss": (out["rtd_loss"].item(), 1)})
+
+    def evaluate_and_record(self, step: int, epoch: float) -> Evaluation | None:
+        """Pre-training has no dev set: checkpoints are kept by age only."""
+        return None
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        """``config.json`` of a checkpoint: the encoder's config (RTD: the discriminator's; its weights file holds
+        ``generator.*``, ``discriminator.*`` and ``embedding_delta``: export it for a model folder)."""
+        config = self._encoder_config().to_hf_dict()
+        architecture = "DebertaForMaskedLM" if self.opts.objective == "mlm" else "DebertaReplacedTokenDetection"
+        return {**config, "architectures": [architecture]}
+
+    def training_record(self) -> dict[str, Any]:
+        return self.opts.training_record()
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of what the windows are made of: the shards (tokenizer, files, sizes) and --max_seq_len."""
+        index = self.corpus.index
+        content = json.dumps([index["tokenizer_fingerprint"], index["shards"], index["tokens"], self.opts.max_seq_len])
+        return hashlib.sha256(content.encode()).hexdigest()
+
+    # ----- the run --------------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Train to the end (or continue), then write the export folders; returns the run folder."""
+        opts, state = self.opts, self.resume_state
+        complete = state is not None and state["step"] >= self.engine.total_updates
+        self.records.lock()  # before anything in the folder changes: one run at a time
+        if self.env.is_main and opts.resume == "never":
+            checkpoints.remove_checkpoints(self.output_dir)
+        mode = "resume" if state is not None else "fresh"
+        manifest = run_manifest(self.argv, opts.seed, opts.tag, self.env.world_size)
+        manifest["corpus"] = {"folder": str(self.corpus.folder), "tokens": self.corpus.index["tokens"],
+                              "windows": len(self.windows)}
+        self.records.start(dataclasses.asdict(opts), manifest, mode, resume_step=state["step"] if state else 0)
+        try:
+            logger.info("pre-training on %d windows of %d tokens (%s): %d updates of %d, warm-up %d, %d parameters",
+                        len(self.windows), opts.max_seq_len, self.corpus.folder, self.engine.total_updates,
+                        opts.train_batch_size, self.engine.warmup_updates,
+                        sum(p.numel() for p in self.model.parameters()))
+            if complete:
+                assert self.resume_checkpoint is not None
+                logger.info("%s: the run is already complete: not training it again", self.output_dir)
+                self.engine.load_weights(self.resume_checkpoint)
+            else:
+                resume = (self.resume_checkpoint, state) if state is not None and self.resume_checkpoint else None
+                self.engine.train(self, TrainData(self.windows, collate, self.sampler), resume)
+            if self.env.is_main:
+                export(self.model, self.tokenizer, self.output_dir / EXPORT_DIR)
+            self.records.finish()
+        finally:
+            self.records.close()
+        return self.output_dir
+
+
+def _load_tokenizer(name_or_path: str | None, source: Path | None, vocab_type: str) -> Any:
+    """The package's tokenizer resolver: a folder, a vocabulary file or a model name; else ``source``'s."""
+    kind = None if vocab_type == "auto" else vocab_type
+    return load_tokenizer(name_or_path, source, option="--tokenizer", vocab_type=kind)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Export
+# ------------------------------------------------------------------------------------------------------
+def _write_model_folder(folder: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any], tokenizer: Any) -> None:
+    """A Hugging Face-layout model folder; ``model.safetensors`` last, so it marks completion."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.safetensors").unlink(missing_ok=True)
+    tokenizer.save_pretrained(folder)
+    write_json(folder / "config.json", config)
+    contiguous = cpu_tensors(tensors)
+    atomic_write(folder / "model.safetensors",
+                 lambda f: f.write(_safetensors_bytes(contiguous)))
+    for written in folder.iterdir():  # the tokenizer's atomic writes create 0600 files: follow the umask
+        if written.is_file():
+            os.chmod(written, 0o666 & ~umask())
+
+
+def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    return save(tensors, metadata={"format": "pt"})
+
+
+def export(model: nn.Module, tokenizer: Any, folder: Path) -> list[Path]:
+    """``folder/model`` (MLM), or ``folder/discriminator`` and ``folder/generator`` (RTD); returns them."""
+    if isinstance(model, ReplacedTokenDetection):
+        disc, gen = folder / "discriminator", folder / "generator"
+        config = model.discriminator.config.to_hf_dict()
+        encoder = "DebertaV2Model" if config.get("model_type") == "deberta-v2" else "DebertaModel"
+        _write_model_folder(disc, model.discriminator_state(), {**config, "architectures": [encoder]}, tokenizer)
+        _write_model_folder(gen, dict(model.generator.state_dict()),
+                            {**model.generator.config.to_hf_dict(), "architectures": ["DebertaForMaskedLM"]}, tokenizer)
+        return [disc, gen]
+    target = folder / "model"
+    _write_model_folder(target, dict(model.state_dict()),
+                        {**model.config.to_hf_dict(), "architectures": ["DebertaForMaskedLM"]}, tokenizer)
+    return [target]
+
+
+def pretrain(opts: PretrainOptions, progress: bool = True, env: DistEnv | None = None,
+             argv: list[str] | None = None) -> Path:
+    """Run the pre-training that ``opts`` describes; returns the run folder (exports in ``export/``)."""
+    check_options(opts)
+    env = env or DistEnv()
+    job = PretrainJob(opts, env, argv or [])
+    job.engine.progress = progress
+    if opts.export_checkpoint is not None:
+        folder = Path(opts.export_checkpoint)
+        job.engine.load_weights(folder)
+        target = Path(opts.output_dir) / EXPORT_DIR / folder.name
+        if env.is_main:
+            export(job.model, job.tokenizer, target)
+            logger.info("exported %s to %s", folder, target)
+        return Path(opts.output_dir)
+    return job.run()
+
+
+@record
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry; returns the exit status (2 after a one-line error)."""
-    # The package's handler, as the training app sets it up (not the root's): the demo runs both apps in
-    # one process, and a root handler as well would print every line of the training app twice.
-    configure_logging(DistEnv())
-    try:
-        output_dir = pretrain(parse_args(argv))
-    except DeBERTaError as err:  # also a ConfigError: a config JSON that is not a DeBERTa v1 config
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"pre-trained model: {output_dir}")
-    return 0
+    env = DistEnv()
+
+    def body(args: list[str]) -> None:
+        nonlocal env
+        env = DistEnv.from_environ()
+        cli.configure_logging(env.rank, env.world_size)
+        output = pretrain(parse_args(args), env=env, argv=args)
+        if env.is_main:
+            print(f"pre-trained: {output / EXPORT_DIR}")
+        shutdown()
+
+    return cli.run(body, argv, where=lambda: f"rank {env.rank}: " if env.is_distributed else "")
 
 
 if __name__ == "__main__":

@@ -15,56 +15,36 @@ before anything is written.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from DeBERTa.deberta import DeBERTaError
-
+from . import cli
 from .distributed import DistEnv, shutdown
 from .options import parse_options
 from .trainer import Trainer
 
-_log_handler: logging.Handler | None = None
-
 
 def configure_logging(env: DistEnv) -> None:
-    """The package's log on stderr: INFO on rank 0, warnings only elsewhere (N processes, one log).
-
-    The handler sits on the ``DeBERTa`` logger, not the root, so that an embedding program's logging
-    setup stays as it is; records still propagate to the root (the run folder's train.log is there).
-    """
-    global _log_handler
-    package = logging.getLogger("DeBERTa")
-    if _log_handler is not None:  # main() called again in the same process
-        package.removeHandler(_log_handler)
-    prefix = f"[rank {env.rank}] " if env.is_distributed else ""
-    _log_handler = logging.StreamHandler()
-    _log_handler.setFormatter(logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s",
-                                                datefmt="%H:%M:%S"))
-    package.addHandler(_log_handler)
-    package.setLevel(logging.INFO if env.is_main else logging.WARNING)
+    """The package's log on stderr for this process of the job (see :func:`DeBERTa.apps.cli.configure_logging`)."""
+    cli.configure_logging(env.rank, env.world_size)
 
 
 @record  # under torchrun, an unexpected exception is reported as this rank's root cause
 def main(argv: list[str] | None = None) -> int:
     """Run the app with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
     env = DistEnv()
-    try:
+
+    def body(args: list[str]) -> None:
+        nonlocal env
         env = DistEnv.from_environ()
         configure_logging(env)
-        Trainer(parse_options(argv), env, argv).run()
-    except DeBERTaError as err:
-        where = f"rank {env.rank}: " if env.is_distributed else ""
-        print(f"error: {where}{err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    shutdown()
-    return 0
+        Trainer(parse_options(args), env, args).run()
+
+    status = cli.run(body, argv, where=lambda: f"rank {env.rank}: " if env.is_distributed else "")
+    if status == 0:
+        shutdown()
+    return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Data for the engine: :mod:`.samplers` (training order, evaluation shards) and :mod:`.corpus` (token shards)."""
