@@ -14,7 +14,7 @@ from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixtur
 
 from DeBERTa import deberta
 from DeBERTa.deberta import cpu_kernel
-from DeBERTa.deberta.attention import log_bucket_position, padding_bias
+from DeBERTa.deberta.attention import log_bucket_position, options, padding_bias
 from DeBERTa.deberta.model import DisentangledSelfAttentionV2
 
 TINY = deberta.ModelConfig.preset("v3-tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
@@ -88,10 +88,12 @@ def test_attention_follows_the_formula(query_size, key_size, terms):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
     with torch.no_grad():
         got = attention.attend_with_positions(q, k, v, rel, padding)
+        exported = attention.attend_for_export(q, k, v, rel, padding)  # what an exported graph computes
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
+    torch.testing.assert_close(exported, expected, rtol=1e-5, atol=2e-5)
 
 
-def test_attention_in_small_pieces_and_with_a_three_d_mask(monkeypatch):
+def test_attention_in_small_pieces_and_with_a_three_d_mask():
     attention = random_attention()
     rel = torch.randn(2 * attention.max_relative_positions, TINY.hidden_size)
     q, k, v, mask = inputs(40, 40, attention.num_heads, attention.head_size, seed=2)
@@ -99,8 +101,7 @@ def test_attention_in_small_pieces_and_with_a_three_d_mask(monkeypatch):
     padding = padding_bias(mask3.long(), torch.float32)  # (B, 1, Lq, Lk)
     assert padding.shape == (3, 1, 40, 40)
     expected = torch.softmax(formula_scores(attention, q, k, rel) + padding, dim=-1) @ v
-    monkeypatch.setattr(DisentangledSelfAttentionV2, "piece_bytes", {"cpu": 1})  # one head of one sequence at a time
-    with torch.no_grad():
+    with torch.no_grad(), options(piece_bytes={"cpu": 1}):  # one head of one sequence at a time
         assert not attention.kernel_applies(q, k, padding)  # the kernel takes a padding mask only
         got = attention.attend_with_positions(q, k, v, rel, padding)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
@@ -163,8 +164,6 @@ def test_cpu_kernel_follows_the_formula_with_buckets(length):
 
 def test_reused_projections_follow_the_shared_keys_and_the_table_norm():
     """Inference reuses the normalised table and its projections until a weight they come from changes."""
-    from DeBERTa.apps.bench import projections_recomputed
-
     torch.manual_seed(0)
     model = deberta.DeBERTa(TINY).eval()
     ids = torch.randint(1, 120, (2, 40))
@@ -175,7 +174,7 @@ def test_reused_projections_follow_the_shared_keys_and_the_table_norm():
             return model(ids, mask)[-1]
 
     def fresh() -> torch.Tensor:
-        with projections_recomputed():
+        with options(reuse_position_projections=False):
             return run()
 
     first = run()

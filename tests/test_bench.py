@@ -17,7 +17,7 @@ def test_tiny_benchmark_runs_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     status = bench.main(["--model", "tiny", "--dtype", "fp32,bf16", "--forward", "2x16", "--train", "2x16",
                          "--memory", "2x24", "--repeats", "2", "--warmup", "0", "--threads", "1", "--quiet",
-                         "--json", str(out)])
+                         "--compare", "deberta,bert", "--json", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
     data = json.loads(out.read_text())
@@ -51,6 +51,35 @@ def test_tiny_benchmark_runs_and_writes_json(tmp_path, capsys):
     assert "this DeBERTa" in printed and "speed-up" in printed and "peak tensor memory" in printed
 
 
+def test_onnx_runtime_is_a_peer_in_the_forward_cases(tmp_path, capsys, monkeypatch):
+    """--compare onnx: the bench's own encoder exported and timed in ONNX Runtime (fp32 forwards only)."""
+    if not bench.onnx_installed():
+        pytest.skip("the onnx extra is not installed")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temporary))  # where the bench's export folder goes
+    from DeBERTa.apps import onnx_export
+
+    exports, export_onnx = [], onnx_export.export_onnx
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **kw: exports.append(a[3]) or export_onnx(*a, **kw))
+    out = tmp_path / "bench.json"
+    status = bench.main(["--model", "tiny", "--dtype", "fp32,bf16", "--forward", "2x16,1x24", "--train", "2x16",
+                         "--memory", "", "--repeats", "2", "--warmup", "0", "--threads", "1", "--quiet",
+                         "--compare", "onnx", "--json", str(out)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert not data["failures"]
+    timed = {(r["case"], r["dtype"], r["model"]) for r in data["results"]}
+    assert {("forward 2x16", "fp32", "onnx"), ("forward 1x24", "fp32", "onnx")} <= timed
+    assert not {model for case, dtype, model in timed if model == "onnx" and (dtype != "fp32" or "train" in case)}
+    ratios = {(r["case"], r["model"], r["baseline"]) for r in data["ratios"] if r["dtype"] == "fp32"}
+    assert {("forward 2x16", "ours", "onnx"), ("forward 1x24", "ours", "onnx")} <= ratios
+    assert data["environment"]["onnxruntime"] and "ONNX Runtime (this DeBERTa's export)" in printed
+    assert len(exports) == 1 and exports[0].parent == temporary  # one export for both cases, in a temporary folder
+    assert not list(temporary.glob("deberta-bench-onnx-*"))  # removed after (torch may keep its own caches there)
+
+
 def test_speed_goals_are_judged_on_the_median_and_counted_per_round():
     timings = [bench.Timing("forward 2x8", "fp32", "bert", 16, [100.0, 100.0, 100.0]),
                bench.Timing("forward 2x8", "fp32", "ours", 16, [90.0, 110.0, 95.0])]
@@ -71,6 +100,7 @@ def test_speed_goals_are_judged_on_the_median_and_counted_per_round():
     (["--forward", "8by128"], "not BATCHxLENGTH"),
     (["--dtype", "fp8"], "unknown dtype fp8"),
     (["--compare", "gpt2"], "unknown model to compare with gpt2"),
+    (["--compare", "onnx", "--device", "cuda"], "--compare onnx times ONNX Runtime on the CPU"),
     (["--model", "huge"], "--model: unknown model preset"),
     (["--repeats", "1"], "--repeats must be at least 2"),
     (["--repeats", "x"], "argument --repeats: invalid int value: 'x'"),
@@ -82,17 +112,24 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys):
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_projections_recomputed_restores_the_previous_setting(monkeypatch):
-    from DeBERTa.deberta.model import DisentangledSelfAttention, DisentangledSelfAttentionV2
+def test_attention_options_come_back_after_the_block() -> None:
+    """bench's ``ours-recomputed`` switches reuse off with attention.options; nested blocks restore in order."""
+    from DeBERTa.deberta import attention
 
-    attention = bench.FastDisentangledAttention
-    for before in (True, False):
-        monkeypatch.setattr(attention, "reuse_position_projections", before)
-        with bench.projections_recomputed():
-            assert attention.reuse_position_projections is False
-            assert not DisentangledSelfAttention.reuse_position_projections
-            assert not DisentangledSelfAttentionV2.reuse_position_projections
-        assert attention.reuse_position_projections is before
+    assert attention.current_options().reuse_position_projections
+    with attention.options(reuse_position_projections=False):
+        assert not attention.current_options().reuse_position_projections
+        with attention.options(cpu_kernel=False, piece_bytes={"cpu": 1}):
+            inner = attention.current_options()
+            assert (inner.reuse_position_projections, inner.cpu_kernel, dict(inner.piece_bytes)) == (False, False,
+                                                                                                    {"cpu": 1})
+        assert attention.current_options().cpu_kernel
+        with pytest.raises(RuntimeError), attention.options(fused_cpu_bias=True):
+            raise RuntimeError
+        assert not attention.current_options().fused_cpu_bias
+    assert attention.current_options() == attention.AttentionOptions()
+    with pytest.raises(TypeError, match="unknown attention option piece_size"), attention.options(piece_size=1):
+        pass
 
 
 def test_bert_gets_our_weights():

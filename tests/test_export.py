@@ -390,7 +390,8 @@ def test_refuses_non_empty_output_unless_forced(biased_mlm: tuple[deberta.Masked
 
 
 @pytest.mark.parametrize("case", ["unknown name", "vocabulary too big", "missing vocab", "into the source",
-                                  "bad option"])
+                                  "bad option", "onnx bfloat16", "onnx opset", "opset without onnx",
+                                  "quantize without onnx", "quantize float16", "unknown format"])
 def test_errors_are_one_line(case: str, biased_mlm: tuple[deberta.MaskedLanguageModel, Path, Path],
                              tokenizer: GPT2Tokenizer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, source, vocab = biased_mlm
@@ -407,8 +408,21 @@ def test_errors_are_one_line(case: str, biased_mlm: tuple[deberta.MaskedLanguage
         argv, expected = [source, tmp_path / "out", "--vocab", tmp_path / "nowhere"], "nowhere"
     elif case == "into the source":
         argv, expected = [source, source.parent, "--vocab", vocab, "--force"], "holds the source"
-    else:
-        argv, expected = [source, tmp_path / "out", "--dtype", "int8"], "int8"
+    elif case == "bad option":
+        argv, expected = [source, tmp_path / "out", "--dtype", "int8"], "--dtype int8 is for --format onnx"
+    else:  # the ONNX format's refusals come before the model is read (onnx need not be installed)
+        argv, expected = {
+            "onnx bfloat16": ([source, tmp_path / "out", "--format", "onnx", "--dtype", "bfloat16"],
+                              "--dtype bfloat16 cannot be exported to ONNX"),
+            "onnx opset": ([source, tmp_path / "out", "--format", "onnx", "--opset", "13"],
+                           "ONNX opset 13 is not supported"),
+            "opset without onnx": ([source, tmp_path / "out", "--opset", "18"], "--opset is for --format onnx"),
+            "quantize without onnx": ([source, tmp_path / "out", "--quantize", "int8"],
+                                      "--quantize is for --format onnx"),
+            "quantize float16": ([source, tmp_path / "out", "--format", "onnx", "--dtype", "float16", "--quantize",
+                                  "int8"], "starts from the float32 graph"),
+            "unknown format": ([source, tmp_path / "out", "--format", "tflite"], "tflite"),
+        }[case]
     status, _, err = run_cli(capsys, *argv)
     assert status == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from DeBERTa import deberta
-from DeBERTa.apps.bench import projections_recomputed
 from DeBERTa.deberta import cpu_kernel
+from DeBERTa.deberta.attention import current_options, options
 from DeBERTa.deberta.model import (
     DisentangledSelfAttention,
     attention_span,
@@ -135,6 +135,11 @@ def test_bias_follows_the_formula(query_size, key_size):
         heads = slice(1, 3)
         piece = fast_bias(attention, q[1:, heads], k[1:, heads], rel, padding[1:], heads, batch=2)
         torch.testing.assert_close(piece, expected[1:, heads], rtol=1e-5, atol=1e-5)
+        # What an exported graph computes (every distance looked up in the whole table, no blocks).
+        v = torch.randn(2, TINY.num_attention_heads, key_size, size, generator=gen)
+        attended = torch.softmax(q @ k.transpose(-1, -2) * attention.scale + expected, dim=-1) @ v
+        exported = attention.attend_for_export(q, k, v, rel, padding)
+        torch.testing.assert_close(exported, attended, rtol=1e-5, atol=1e-5)
 
 
 def test_bias_gradients_follow_the_formula():
@@ -173,7 +178,6 @@ def test_fused_kernel_and_explicit_path_agree(dtype, length, relative, monkeypat
     With relative attention the CPU takes the fused kernel only when told to (``fused_cpu_bias``, as
     the GPU always does); without, the bias is the padding alone and inference takes it anyway.
     """
-    monkeypatch.setattr(DisentangledSelfAttention, "fused_cpu_bias", True)
     fused_calls = []
     sdpa = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
@@ -183,7 +187,8 @@ def test_fused_kernel_and_explicit_path_agree(dtype, length, relative, monkeypat
         "tiny", vocab_size=120, relative_attention=False, pos_att_type=(), position_biased_input=True)
     model = deberta.DeBERTa(config).eval()
     ids, mask = padded_batch(length)
-    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+    with options(fused_cpu_bias=True), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        assert current_options().fused_cpu_bias
         explicit = model(ids, mask)  # gradients enabled: the explicit path
         assert not fused_calls
         with torch.no_grad():
@@ -218,9 +223,9 @@ def test_inference_in_pieces_equals_one_piece(monkeypatch, dtype):
         for name, budget, expected in [("whole", 3 * 4 * head_bytes, [(3, 4)]),
                                        ("sequences", 2 * 4 * head_bytes, [(2, 4), (1, 4)]),
                                        ("heads", 3 * head_bytes, [(1, 3)] * 3 + [(1, 1)] * 3)]:
-            monkeypatch.setattr(DisentangledSelfAttention, "piece_bytes", {"cpu": budget})
             calls.clear()
-            results[name] = model(ids, mask)
+            with options(piece_bytes={"cpu": budget}):
+                results[name] = model(ids, mask)
             assert calls == expected * TINY.num_hidden_layers, name
     for name in ("sequences", "heads"):
         for a, b in zip(results["whole"], results[name], strict=True):
@@ -247,7 +252,7 @@ def test_projections_are_reused_only_while_the_weights_stay_the_same():
             return model(ids, mask)[-1]
 
     def fresh() -> torch.Tensor:
-        with projections_recomputed():
+        with options(reuse_position_projections=False):
             return run()
 
     first = run()
@@ -346,6 +351,29 @@ def test_dropout_keeps_a_byte_mask_for_backward():
     assert torch.equal(x.grad, y.detach())
     assert Dropout(1.0).train()(x).abs().sum() == 0 and torch.equal(Dropout(0.0).train()(x), x)
     assert dropout.eval()(x) is x
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_dropout_softmax_backward_from_lower_precision_scores(dtype):
+    """Gradients of dropout(softmax(scores))·v with half or bf16 scores (autocast on the CPU, where ATen has no
+    half-to-float softmax backward) equal the three operations written out, with the same random draws."""
+    from DeBERTa.deberta.attention import SoftmaxDropoutContext
+
+    gen = torch.Generator().manual_seed(0)
+    scores = (torch.randn(3, 5, 7, generator=gen) * 3).to(dtype).requires_grad_()
+    v = torch.randn(3, 7, 4, generator=gen).to(dtype).requires_grad_()
+    grad = torch.randn(3, 5, 4, generator=gen).to(dtype)
+    torch.manual_seed(1)
+    SoftmaxDropoutContext.apply(scores, v, 0.2).backward(grad)
+    ours = scores.grad, v.grad
+    scores.grad = v.grad = None
+    torch.manual_seed(1)
+    probs = torch.softmax(scores.float(), dim=-1)
+    keep = torch.rand(probs.shape) >= 0.2
+    ((probs * keep / 0.8).to(dtype) @ v).backward(grad)
+    for got, expected in zip(ours, (scores.grad, v.grad), strict=True):
+        assert got.dtype == dtype and torch.isfinite(got).all()
+        torch.testing.assert_close(got.float(), expected.float(), rtol=1e-2, atol=1e-2)
 
 
 # ----- the compiled CPU kernel --------------------------------------------------------------------

@@ -16,7 +16,7 @@ from test_export import gpt2_cut, randomize, tokenizer  # noqa: F401  (fixtures)
 from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixture: one torch thread per test)
 
 from DeBERTa import deberta
-from DeBERTa.apps import onnx_export
+from DeBERTa.apps import export, onnx_export
 from DeBERTa.apps.onnx_export import OnnxExportError, check_onnx_parity, export_onnx, ort_forward_fn
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer
@@ -77,7 +77,6 @@ def test_one_graph_matches_pytorch_at_every_length(family: str, head: str, tmp_p
     sample = onnx_export.torch_output(model, head, onnx_export.example_inputs(config, head, 2, 7))
     assert sample.std() > 0.05
     assert_parity(model, tmp_path / "out", config, 1e-4)
-    assert model.training is False and all(type(m).__name__ != "ExportAttention" for m in model.modules())
     if head == "masked_lm":  # scores at every position; at the real tokens, the head's own output
         inputs = {k: v for k, v in onnx_export.example_inputs(config, head, 3, 10).items() if k in inputs}
         logits = ort_forward_fn(tmp_path / "out", threads=1)(inputs)
@@ -87,7 +86,24 @@ def test_one_graph_matches_pytorch_at_every_length(family: str, head: str, tmp_p
         torch.testing.assert_close(logits[inputs["attention_mask"].bool()], targets, atol=1e-4, rtol=1e-4)
 
 
-def test_source_export_writes_tokenizer_and_metadata(tokenizer: GPT2Tokenizer, tmp_path: Path) -> None:  # noqa: F811
+def test_the_model_is_exported_as_it_is_and_left_unchanged(tmp_path: Path) -> None:
+    """No copy with other attention modules: the model's own forward is traced (in eval mode), and a model in
+    training mode comes back in training mode with the same weights."""
+    config = v3_config()
+    model = head_model("encoder", config).train()
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    export_onnx(model, config, None, tmp_path / "out", check_lengths=(1,))
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(tensor, before[name]) for name, tensor in model.state_dict().items())
+    graph = onnx.load(str(tmp_path / "out" / onnx_export.MODEL_FILE))
+    assert not any("dropout" in node.op_type.lower() for node in graph.graph.node)  # traced in eval mode
+    differences = check_onnx_parity(model, tmp_path / "out", config, lengths=(7, 300), threads=1)
+    assert max(differences.values()) < 1e-4, differences
+    assert model.training
+
+
+def test_source_export_writes_tokenizer_and_metadata(tokenizer: GPT2Tokenizer, tmp_path: Path,  # noqa: F811
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     config = v1_config(vocab_size=tokenizer.vocab_size)
     model = head_model("classification", config)
     source = tmp_path / "source"
@@ -100,6 +116,19 @@ def test_source_export_writes_tokenizer_and_metadata(tokenizer: GPT2Tokenizer, t
     assert GPT2Tokenizer(out).fingerprint == tokenizer.fingerprint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "source"]  # no staging folder left
     assert_parity(model, out, config, 1e-4)
+
+    # The command line: python -m DeBERTa.apps.export SOURCE OUT --format onnx, with an opset and int8.
+    assert export.main([str(source), str(tmp_path / "cli"), "--format", "onnx", "--opset", "19"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "cli")
+    metadata = onnx_export.read_metadata(tmp_path / "cli")
+    assert (metadata["opset"], metadata["dtype"], metadata["head"]) == (19, "float32", "classification")
+    assert onnx.load(str(tmp_path / "cli" / onnx_export.MODEL_FILE)).opset_import[0].version == 19
+    assert_parity(model, tmp_path / "cli", config, 1e-4)
+    assert export.main([str(source), str(tmp_path / "int8"), "--format", "onnx", "--quantize", "int8"]) == 0
+    assert onnx_export.read_metadata(tmp_path / "int8")["dtype"] == "int8"
+    assert export.main([str(source), str(source), "--format", "onnx", "--force"]) == 2  # would delete the source
+    assert "holds the source" in capsys.readouterr().err
+    assert (source / "pytorch_model.bin").is_file()
 
 
 def test_float16_export_is_close(tmp_path: Path) -> None:

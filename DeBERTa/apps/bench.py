@@ -1,10 +1,14 @@
-"""Speed and memory of this DeBERTa against ``transformers``' DeBERTa and BERT: ``python -m DeBERTa.apps.bench``.
+"""Speed and memory of this DeBERTa against ``transformers``' DeBERTa and BERT, and ONNX Runtime running this
+DeBERTa's own ONNX export: ``python -m DeBERTa.apps.bench``.
 
 All models live in one process and share weights where they have the same tensors: ``transformers``'
 ``DebertaModel`` (``DebertaV2Model`` for a v2/v3 preset such as ``--model v3-base``) gets this model's
 state dict as it is; BERT (``BertModel`` with PyTorch's SDPA attention) gets the embeddings, LayerNorms,
 feed-forward and output projections, and Q/K/V (cut out of v1's fused ``in_proj``). BERT has no
-relative attention at all: its time is the floor to approach.
+relative attention at all: its time is the floor to approach. ONNX Runtime (``--compare …,onnx``, included
+by default on the CPU where ``pip install "deberta[onnx]"`` installed it) runs this model's encoder exported by
+:func:`DeBERTa.apps.onnx_export.export_onnx` into a temporary folder (checked against PyTorch there), in
+float32 on the CPU with the same number of threads; it is timed in the forward cases only.
 
 Every case is timed in rounds: each round runs every model once, in a rotating order, after warm-up
 runs, so that a change in the machine's load falls on all of them alike (all dtypes of a case share
@@ -33,19 +37,21 @@ Errors print one line, ``error: ...``, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import gc
+import importlib.util
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import torch
 from torch import nn
@@ -53,17 +59,20 @@ from torch import nn
 from DeBERTa import deberta
 from DeBERTa.apps.options import OneLineErrorParser
 from DeBERTa.apps.records import write_json
-from DeBERTa.deberta.attention import FastDisentangledAttention
+from DeBERTa.deberta import attention
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.pretrained import ENCODER_PREFIX
 
-REFERENCES = ("deberta", "bert")
+REFERENCES = ("deberta", "bert", "onnx")
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
+"""What ``--compare onnx`` needs: the ``onnx`` extra."""
 LABELS = {
     "ours": "this DeBERTa",
     "ours-recomputed": "this DeBERTa, projections recomputed",
     "ours-compiled": "this DeBERTa, torch.compile",
     "deberta": "transformers DeBERTa",
     "bert": "transformers BERT (SDPA)",
+    "onnx": "ONNX Runtime (this DeBERTa's export)",
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -196,7 +205,7 @@ def build_models(config: deberta.ModelConfig, names: Sequence[str], train: bool,
     torch.manual_seed(seed)
     ours = deberta.SequenceClassificationModel(config, num_labels=2) if train else deberta.DeBERTa(config)
     state = ours.state_dict()
-    models: dict[str, nn.Module] = {"ours": ours}
+    models: dict[str, nn.Module] = {"ours": ours}  # "onnx" is not a PyTorch model: see onnx_forward_fn
     if "deberta" in names:
         models["deberta"] = hf_deberta_class(config, train)(hf_deberta_config(config, 2))
         models["deberta"].load_state_dict(state, strict=True)
@@ -233,15 +242,10 @@ def autocaster(device: torch.device, dtype: str) -> Callable[[], Any]:
     return lambda: torch.autocast(device.type, dtype=DTYPES[dtype])
 
 
-def projections_recomputed() -> AbstractContextManager[Any]:
-    """Switch off the reuse of position projections across inference calls, for the duration; the previous
-    setting comes back after."""
-    return mock.patch.object(FastDisentangledAttention, "reuse_position_projections", False)
-
-
 def forward_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast) -> Callable[[], Any]:
     """One inference forward pass: the last layer's hidden states (B, L, D)."""
-    context = projections_recomputed if name == "ours-recomputed" else nullcontext
+    context = (lambda: attention.options(reuse_position_projections=False)) if name == "ours-recomputed" \
+        else nullcontext
 
     def forward() -> torch.Tensor:
         with torch.inference_mode(), autocast(), context():
@@ -250,6 +254,20 @@ def forward_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], auto
             return model(input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
 
     return forward
+
+
+def onnx_forward_fn(model: nn.Module, config: deberta.ModelConfig, batch: dict[str, torch.Tensor], folder: Path,
+                    threads: int) -> Callable[[], Any]:
+    """One forward pass of ``model`` (our encoder) in ONNX Runtime: exported into ``folder`` on the first call
+    for this folder, then reused (the same seed builds the same weights in every case)."""
+    from DeBERTa.apps import onnx_export
+
+    if not (folder / onnx_export.MODEL_FILE).is_file():
+        onnx_export.export_onnx(model, config, None, folder, force=True)
+    run = onnx_export.ort_forward_fn(folder, threads=threads)
+    inputs = {"input_ids": batch["ids"], "attention_mask": batch["mask"],
+              "token_type_ids": torch.zeros_like(batch["ids"])}  # used where the model has token types
+    return lambda: run(inputs)
 
 
 def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast,
@@ -384,10 +402,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     timings: list[Timing] = []
     failures: list[dict[str, str]] = []
     accuracy: list[dict[str, Any]] = []
+    torch_names = [name for name in args.compare if name != "onnx"]
+    with contextlib.ExitStack() as cleanup:
+        onnx_folder = None
+        if "onnx" in args.compare and args.forward and "fp32" in args.dtype:
+            onnx_folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="deberta-bench-onnx-")))
+        timings, failures, accuracy = time_cases(args, config, device, torch_names, onnx_folder)
+    memory = {}
+    for shape in args.memory:
+        log(args, f"memory train {shape} {args.dtype[0]} ...")
+        names = ["ours", *torch_names]
+        memory[f"train {shape} {args.dtype[0]}"] = measure_training_memory(
+            config, names, shape, args.dtype[0], device, args.seed)
+    return report_data(args, config, timings, failures, accuracy, memory)
+
+
+def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: torch.device, names: list[str],
+               onnx_folder: Path | None) -> tuple[list[Timing], list[dict[str, str]], list[dict[str, Any]]]:
+    """The timings of every case, the models that failed in one, and the accuracy of lower precisions.
+
+    ``names``: the PyTorch references; ``onnx_folder``: where ONNX Runtime's model is exported (None: not
+    timed), float32 forward cases only.
+    """
+    timings: list[Timing] = []
+    failures: list[dict[str, str]] = []
+    accuracy: list[dict[str, Any]] = []
     for kind, shape in [("forward", s) for s in args.forward] + [("train", s) for s in args.train]:
         case = f"{kind} {shape}"
         log(args, f"{case} ...")
-        models = build_models(config, args.compare, train=kind == "train", device=device, seed=args.seed)
+        models = build_models(config, names, train=kind == "train", device=device, seed=args.seed)
         batch = make_batch(shape, config.vocab_size, device, args.seed)
         # Every dtype of every model in the same rounds, so that bf16 and fp32 are compared pairwise too.
         if kind == "forward":
@@ -396,6 +439,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 models["ours-compiled"] = torch.compile(models["ours"], fullgraph=True)
             fns = {(n, dtype): forward_fn(n, m, batch, autocaster(device, dtype)) for dtype in args.dtype
                    for n, m in models.items()}
+            if onnx_folder is not None:
+                log(args, f"{case}: ONNX Runtime ..." if any(onnx_folder.iterdir()) else
+                    f"{case}: exporting this DeBERTa to ONNX ...")
+                try:
+                    fns["onnx", "fp32"] = onnx_forward_fn(models["ours"], config, batch, onnx_folder, args.threads)
+                except DeBERTaError as err:  # the export refused, or ONNX Runtime cannot load it: reported
+                    failures.append({"case": case, "dtype": "fp32", "model": "onnx", "error": str(err)})
             if any(dtype != "fp32" for dtype in args.dtype):  # lower precision against one fp32 reference
                 reference = forward_fn("ours", models["ours"], batch, nullcontext)()
                 for dtype in args.dtype:
@@ -415,13 +465,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         failures += [{"case": case, "dtype": dtype, "model": n, "error": e} for (n, dtype), e in errors.items()]
         del models, fns
         gc.collect()
-    memory = {}
-    for shape in args.memory:
-        log(args, f"memory train {shape} {args.dtype[0]} ...")
-        names = ["ours", *args.compare]
-        memory[f"train {shape} {args.dtype[0]}"] = measure_training_memory(
-            config, names, shape, args.dtype[0], device, args.seed)
-    return report_data(args, config, timings, failures, accuracy, memory)
+    return timings, failures, accuracy
 
 
 def paired_speedup(timings: list[Timing], case: str, model: tuple[str, str],
@@ -505,7 +549,9 @@ def report_data(args, config, timings: list[Timing], failures: list[dict], accur
 def environment() -> dict[str, Any]:
     import transformers
 
+    ort = importlib.util.find_spec("onnxruntime") and importlib.import_module("onnxruntime")
     return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "onnxruntime": ort.__version__ if ort else None,
             "python": platform.python_version(), "machine": platform.machine(), "cpu": cpu_name(),
             "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
@@ -566,6 +612,10 @@ def log(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def onnx_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ONNX_PACKAGES)
+
+
 def parse_shapes(text: str) -> list[Shape]:
     return [Shape.parse(part) for part in text.split(",") if part.strip()]
 
@@ -597,8 +647,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--forward", default="8x128,1x512", help="shapes of forward passes")
     parser.add_argument("--train", default="8x128", help="shapes of training steps")
     parser.add_argument("--memory", default="8x512", help="shapes of training steps whose peak memory is measured")
-    parser.add_argument("--compare", default="deberta,bert",
-                        help="reference models: deberta (transformers DebertaModel), bert (BertModel, SDPA)")
+    parser.add_argument("--compare",
+                        help="reference models: deberta (transformers DebertaModel), bert (BertModel, SDPA), onnx "
+                        "(ONNX Runtime on this model's export, fp32 forwards); default deberta,bert and onnx where "
+                        "its packages are installed and --device is cpu")
     parser.add_argument("--compile", action="store_true",
                         help="also time this model under torch.compile(fullgraph=True)")
     parser.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout of all models")
@@ -612,7 +664,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         args.dtype = parse_names(args.dtype, tuple(DTYPES), "dtype")
+        if args.compare is None:
+            args.compare = "deberta,bert" + (",onnx" if onnx_installed() and args.device == "cpu" else "")
         args.compare = parse_names(args.compare, REFERENCES, "model to compare with")
+        if "onnx" in args.compare:
+            if not onnx_installed():
+                raise BenchError("--compare onnx needs " + ", ".join(ONNX_PACKAGES) + ' (pip install "deberta[onnx]")')
+            if args.device != "cpu":
+                raise BenchError("--compare onnx times ONNX Runtime on the CPU; use --device cpu")
         args.forward, args.train, args.memory = (parse_shapes(s) for s in (args.forward, args.train, args.memory))
         if not args.dtype:
             raise BenchError("--dtype: name at least one of fp32, bf16, fp16")

@@ -2,6 +2,11 @@
 
     python -m DeBERTa.apps.export SOURCE OUTPUT_DIR [--task-head auto|none] [--vocab PATH]
                                   [--dtype float32|float16|bfloat16] [--force]
+    python -m DeBERTa.apps.export SOURCE OUTPUT_DIR --format onnx [--dtype float32|float16|int8]
+                                  [--quantize int8] [--opset N] [--task-head auto|none] [--vocab PATH] [--force]
+
+``--format onnx`` writes ``model.onnx`` for ONNX Runtime instead (:mod:`DeBERTa.apps.onnx_export`, which
+describes the folder; needs ``pip install "deberta[onnx]"``). What follows describes the Hugging Face folder.
 
 SOURCE is a model name (``base``, ``large_mnli``, ``microsoft/deberta-base``, ...), a pre-trained folder in
 the original release's layout or Hugging Face's, a weights file with its config beside it, a checkpoint of
@@ -78,7 +83,10 @@ from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.tokenizer import CLS, HF_MERGES_FILE, HF_VOCAB_FILE, MASK, PAD, SEP, UNK, GPT2Tokenizer
 
-__all__ = ["ARCHITECTURES", "DTYPES", "ExportError", "export_hf", "main"]
+__all__ = [
+    "ARCHITECTURES", "DTYPES", "FORMATS", "ExportError", "check_not_source", "check_output", "choose_head",
+    "current_umask", "export_hf", "install_folder", "main", "write_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +117,12 @@ _UNEXPORTED_HEADS = {"mask_predictions": "the replaced-token-detection head (tra
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 """``--dtype`` choices: the type floating-point tensors are stored in."""
 
+FORMATS = ("hf", "onnx")
+"""``--format``: a Hugging Face folder, or an ONNX folder (:mod:`DeBERTa.apps.onnx_export`)."""
+ONNX_DTYPES = ("float32", "float16", "int8")
+"""``--dtype`` with ``--format onnx`` (:data:`DeBERTa.apps.onnx_export.DTYPES`; int8 is ONNX Runtime's dynamic
+quantization, ONNX Runtime has no bfloat16 matrix products on CPU)."""
+
 _POSITIONS = "embeddings.position_embeddings.weight"
 
 # transformers' DebertaTokenizer defaults, written out so that any version builds the same tokenizer:
@@ -128,7 +142,7 @@ class ExportError(DeBERTaError):
 # --------------------------------------------------------------------------------------------------
 # Reading the source
 # --------------------------------------------------------------------------------------------------
-def _choose_head(state: dict[str, torch.Tensor], task_head: str) -> str:
+def choose_head(state: dict[str, torch.Tensor], task_head: str) -> str:
     """The head to export: what the checkpoint holds, or ENCODER for ``--task-head none``."""
     if task_head == "none":
         return ENCODER
@@ -249,7 +263,7 @@ def _check_loadable_vocabulary(tokenizer: GPT2Tokenizer) -> None:
 # --------------------------------------------------------------------------------------------------
 # Writing the folder
 # --------------------------------------------------------------------------------------------------
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     """``data`` as indented JSON, keys sorted so that two exports of one model compare equal."""
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -278,17 +292,17 @@ def _write_tokenizer(tokenizer: GPT2Tokenizer, folder: Path, max_length: int) ->
     """The tokenizer's files, tokenizer.json, and the two JSON files transformers reads with them."""
     tokenizer.save_pretrained(folder)
     _fast_tokenizer(tokenizer, folder).save(str(folder / TOKENIZER_FILE))
-    _write_json(folder / "tokenizer_config.json", {
+    write_json(folder / "tokenizer_config.json", {
         # The generic fast tokenizer runs tokenizer.json as written; DebertaTokenizer would replace its pair
         # template (see the module docstring).
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
         "add_prefix_space": False, "errors": "replace", "model_max_length": max_length, **_SPECIAL_TOKENS,
     })
-    _write_json(folder / "special_tokens_map.json", _SPECIAL_TOKENS)
+    write_json(folder / "special_tokens_map.json", _SPECIAL_TOKENS)
 
 
-def _check_output(output_dir: Path, force: bool) -> None:
+def check_output(output_dir: Path, force: bool) -> None:
     """Refuse an output that is a file, or a non-empty folder without ``force``."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ExportError(f"{output_dir} exists and is not a folder")
@@ -296,7 +310,14 @@ def _check_output(output_dir: Path, force: bool) -> None:
         raise ExportError(f"{output_dir} is not empty; use --force to replace it")
 
 
-def _install(new: Path, target: Path) -> None:
+def check_not_source(output_dir: Path, checkpoint: Path) -> None:
+    """Refuse an output folder that is, or holds, the source's folder (replacing it would delete the source)."""
+    folder = (checkpoint if checkpoint.is_dir() else checkpoint.parent).resolve()
+    if output_dir.resolve() in (folder, *folder.parents):
+        raise ExportError(f"{output_dir} holds the source {checkpoint}; export into another folder")
+
+
+def install_folder(new: Path, target: Path) -> None:
     """Move the complete folder ``new`` to ``target``, replacing what is there (already allowed)."""
     if target.is_dir() and any(target.iterdir()):
         # Aside first, then in, then delete: at no moment is `target` a half-written export.
@@ -310,7 +331,7 @@ def _install(new: Path, target: Path) -> None:
         os.replace(new, target)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process's umask: reading it means setting it, so it is set back at once."""
     mask = os.umask(0)
     os.umask(mask)
@@ -345,14 +366,12 @@ def export_hf(
     if dtype not in DTYPES:
         raise ExportError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     output_dir = Path(output_dir).expanduser().absolute()
-    _check_output(output_dir, force)  # before the (maybe long) download and load
+    check_output(output_dir, force)  # before the (maybe long) download and load
 
     checkpoint = resolve_source(source)
-    folder = (checkpoint if checkpoint.is_dir() else checkpoint.parent).resolve()
-    if output_dir.resolve() in (folder, *folder.parents):
-        raise ExportError(f"{output_dir} holds the source {checkpoint}; export into another folder")
+    check_not_source(output_dir, checkpoint)
     state, config = deberta.load_model_state(checkpoint)
-    head = _choose_head(state, task_head)
+    head = choose_head(state, task_head)
     _check_transformers_fit(config, head)
     tensors = _hf_tensors(state, config, head, DTYPES[dtype])
     tokenizer = load_tokenizer(vocab, checkpoint, option="--vocab")
@@ -375,19 +394,19 @@ def export_hf(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.export-", dir=output_dir.parent))
     try:
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        _write_json(staging / "config.json", hf_config)
+        write_json(staging / "config.json", hf_config)
         if byte_level:
             _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
         else:  # SentencePiece (v2/v3): the files the released models ship
             tokenizer.save_pretrained(staging, model_max_length=config.max_position_embeddings)
         # mkdtemp (0700) and safetensors (0600) would make the export private to this user; a model
         # folder is for sharing, so it gets the permissions of any file this user creates.
-        umask = _umask()
+        umask = current_umask()
         staging.chmod(0o777 & ~umask)
         for file in staging.iterdir():
             file.chmod(0o666 & ~umask)
-        _check_output(output_dir, force)  # another process may have filled it meanwhile
-        _install(staging, output_dir)
+        check_output(output_dir, force)  # another process may have filled it meanwhile
+        install_folder(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -419,10 +438,39 @@ def _parser() -> argparse.ArgumentParser:
                         help="auto: the head the checkpoint holds; none: the encoder alone (default auto)")
     parser.add_argument("--vocab", metavar="PATH",
                         help="vocabulary to export (default: the source's, else the official one)")
-    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
-                        help="type of the stored weights (default float32)")
+    parser.add_argument("--format", choices=FORMATS, default="hf",
+                        help="hf: a Hugging Face folder; onnx: model.onnx for ONNX Runtime (default hf)")
+    parser.add_argument("--dtype", choices=(*DTYPES, "int8"), default="float32",
+                        help="hf: the type of the stored weights; onnx: float32, float16 or int8 (ONNX Runtime's "
+                        "dynamic quantization) (default float32)")
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="onnx: quantize the float32 graph (the same as --dtype int8)")
+    parser.add_argument("--opset", type=int, metavar="N",
+                        help="onnx: the ONNX opset (default 18, the oldest the exporter writes)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUTPUT_DIR")
     return parser
+
+
+def _export(args: argparse.Namespace) -> Path:
+    """The export ``args`` ask for; the combinations one format cannot do are refused in one line."""
+    if args.format == "hf":
+        for option, value in (("--quantize", args.quantize), ("--opset", args.opset)):
+            if value is not None:
+                raise ExportError(f"{option} is for --format onnx")
+        if args.dtype == "int8":
+            raise ExportError("--dtype int8 is for --format onnx (ONNX Runtime's dynamic quantization); a Hugging "
+                              f"Face folder stores {', '.join(DTYPES)}")
+        return export_hf(args.source, args.output_dir, task_head=args.task_head, vocab=args.vocab,
+                         dtype=args.dtype, force=args.force)
+    from DeBERTa.apps import onnx_export  # imports this module; onnx itself is an optional extra
+
+    if args.dtype not in ONNX_DTYPES:
+        raise ExportError(f"--dtype {args.dtype} cannot be exported to ONNX; expected one of {', '.join(ONNX_DTYPES)}")
+    if args.quantize and args.dtype not in ("float32", "int8"):
+        raise ExportError(f"--quantize int8 starts from the float32 graph, not --dtype {args.dtype}")
+    opset = onnx_export.DEFAULT_OPSET if args.opset is None else args.opset
+    return onnx_export.export_onnx_source(args.source, args.output_dir, task_head=args.task_head, vocab=args.vocab,
+                                          dtype="int8" if args.quantize else args.dtype, opset=opset, force=args.force)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -430,8 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        path = export_hf(args.source, args.output_dir, task_head=args.task_head, vocab=args.vocab,
-                         dtype=args.dtype, force=args.force)
+        path = _export(args)
     except (DeBERTaError, OSError) as err:  # OSError: a full disk or a folder we may not write
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -299,7 +299,8 @@ def check_bench(setting: Setting, step: Step) -> None:
         report = setting.output / f"bench_{family}.json"
         log = setting.output / f"bench_{family}.log"
         command = [sys.executable, "-m", "DeBERTa.apps.bench", "--device", setting.device.type,
-                   "--model", setting.preset(family), *sizes, "--json", str(report), "--quiet"]
+                   "--model", setting.preset(family), "--compare", "deberta,bert", *sizes, "--json", str(report),
+                   "--quiet"]
         result = run_logged(setting, command, log, timeout=400 if setting.on_gpu else 120)
         if result.returncode != 0:
             step.fail(f"{family}: apps.bench exited with {result.returncode}: {last_lines(result.stderr)} "

@@ -10,16 +10,11 @@
                         quantization), head, input and output names, the longest length it was checked at
     the tokenizer's files (``tokenizer.save_pretrained``)
 
-Why the graph is not a trace of the model's own forward: the attention's fast path
-(:mod:`DeBERTa.deberta.attention`) chooses its blocks, pieces and the span of relative positions with
-Python integers from the batch's shape, which a trace would bake in (an export that is right at the traced
-length only). The export swaps each attention module of a copy of the model for :class:`ExportAttention`,
-which computes the same formula from runtime shapes: the relative terms as one banded product per term
-(:func:`~DeBERTa.deberta.attention.diagonal_band`, a reshape and a slice in ONNX), every distance
-looked up in the whole relative-position table (``FastDisentangledAttention.position_rows``
-with the full span, which gives the same rows as the model's span of the call). Everything else (embeddings,
-projections, feed-forward, heads, the enhanced mask decoder) is the model's own code. The user's model is
-not changed.
+The graph is the model's own forward, traced by ``torch.onnx.export`` (torch.export underneath): while it
+is exported, the attention computes its formula from runtime shapes
+(:meth:`~DeBERTa.deberta.attention.FastDisentangledAttention.attend_for_export`) instead of the fast paths'
+blocks and pieces, whose Python integers a trace would bake in. The user's model is not changed (eval mode
+for the trace, its previous mode after; float16 exports a half-precision copy).
 
 The masked-LM head scores every position (B, L, V): the graph has no data-dependent shapes.
 :func:`check_onnx_parity` compares a written model with PyTorch at several lengths; :func:`ort_forward_fn`
@@ -53,14 +48,14 @@ from DeBERTa.apps.export import (
     SPANS,
     TOKENS,
     ExportError,
-    _check_output,
-    _choose_head,
-    _install,
-    _umask,
-    _write_json,
+    check_not_source,
+    check_output,
+    choose_head,
+    current_umask,
+    install_folder,
+    write_json,
 )
 from DeBERTa.apps.models import load_tokenizer, resolve_source
-from DeBERTa.deberta.attention import FastDisentangledAttention, diagonal_band, padding_bias, query_mask
 from DeBERTa.deberta.extras import require
 
 __all__ = [
@@ -103,60 +98,8 @@ class OnnxExportError(ExportError):
 
 
 # --------------------------------------------------------------------------------------------------
-# The graph: the model with attention computed from runtime shapes
+# The graph: the model's own forward, traced
 # --------------------------------------------------------------------------------------------------
-class ExportAttention(nn.Module):
-    """The disentangled attention of ``inner`` (its weights, its projections) written for export.
-
-    softmax(q·kᵀ·scale + c2p + p2c + padding)·v, the position tables kr and qr projected from the whole
-    relative-position table and each term read as a band of one product (B, H, R, Lq + Lk) whose
-    columns are the distances that occur: no shape-dependent Python branch, so one graph serves every
-    length. Rows are clamp(bucket(δ) + P, 0, 2P − 1) of the whole table; the model's span S ≤ P of a call
-    selects the same rows (S covers every distance of the call, or S = P).
-    """
-
-    def __init__(self, inner: FastDisentangledAttention):
-        super().__init__()
-        self.inner = inner
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor,
-        rel_embeddings: torch.Tensor | None = None,
-        query_states: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """As :meth:`FastDisentangledAttention.forward`: states (B, Lk, D), mask (B, Lk) → context (B, Lq, D)."""
-        attention = self.inner
-        q, k, v = attention.project_qkv(hidden_states, query_states)  # (B, H, Lq, d), (B, H, Lk, d) × 2
-        query_size, key_size = q.shape[-2], k.shape[-2]
-        scores = (q @ k.transpose(-1, -2)) * attention.scale + padding_bias(attention_mask, q.dtype)  # (B, H, Lq, Lk)
-        if attention.relative_attention and attention.pos_att_type:
-            kr, qr = attention.project_positions(rel_embeddings)  # (H, 2P, d) each, scaled
-            diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
-            whole = attention.max_relative_positions
-            if kr is not None:  # c2p: entry u at δ = Lq − 1 − u, so that the band's [i, j] is at δ = i − j
-                rows = attention.position_rows(query_size - 1 - diagonals, whole)
-                scores = scores + diagonal_band(q @ kr[:, rows].transpose(-1, -2), key_size)
-            if qr is not None:  # p2c: rows are keys, entry u at δ = u − (Lk − 1)
-                rows = attention.position_rows(diagonals - (key_size - 1), whole)
-                scores = scores + diagonal_band(k @ qr[:, rows].transpose(-1, -2), query_size).transpose(-1, -2)
-        probs = torch.softmax(scores.float(), dim=-1).to(v.dtype)
-        context = (probs @ v).transpose(1, 2).flatten(2)  # (B, Lq, D)
-        # Queries that may attend to nothing get a zero context, as in the model (Lq = Lk here).
-        return context * query_mask(attention_mask)[:, :, None].to(context.dtype)
-
-
-def _exportable_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in eval mode whose attention modules are :class:`ExportAttention` (same weights)."""
-    exportable = copy.deepcopy(model).eval()
-    for module in list(exportable.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, FastDisentangledAttention):
-                setattr(module, name, ExportAttention(child))
-    return exportable
-
-
 class _Graph(nn.Module):
     """What is exported: (input_ids, attention_mask[, token_type_ids]) → the head's output tensor."""
 
@@ -241,10 +184,12 @@ def _quiet_exporter() -> Iterator[None]:
 
 def _write_graph(model: nn.Module, config: deberta.ModelConfig, head: str, path: Path, dtype: str,
                  opset: int) -> None:
-    """Trace the exportable copy of ``model`` with dynamic batch (and choices) and length, write ``path``."""
-    graph = _Graph(_exportable_copy(model), head)
+    """Trace ``model`` in eval mode with dynamic batch (and choices) and length, write ``path``."""
     if dtype == "float16":
-        graph = graph.half()
+        model = copy.deepcopy(model).half()
+    graph = _Graph(model, head)
+    was_training = model.training
+    model.eval()
     names = input_names(config)
     inputs = example_inputs(config, head, 2, 17)  # lengths are symbolic; this one is arbitrary
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=config.max_position_embeddings)
@@ -258,6 +203,8 @@ def _write_graph(model: nn.Module, config: deberta.ModelConfig, head: str, path:
                 verbose=False, report=False)
         except Exception as err:  # the exporter raises many kinds; the first line says which step failed
             raise OnnxExportError(f"torch.onnx.export failed: {str(err).strip().splitlines()[0]}") from err
+        finally:
+            model.train(was_training)
     program.save(str(path))
 
 
@@ -313,7 +260,7 @@ def export_onnx(
     if head not in HEADS or not isinstance(model, HEADS[head]):
         raise OnnxExportError(f"head {head!r} does not fit a {type(model).__name__}")
     output_dir = Path(output_dir).expanduser().absolute()
-    _check_output(output_dir, force)
+    check_output(output_dir, force)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.onnx-", dir=output_dir.parent))
     try:
@@ -335,15 +282,15 @@ def export_onnx(
             "max_length": config.max_position_embeddings, "checked_lengths": list(worst),
             "max_relative_difference": {str(k): v for k, v in worst.items()},
         }
-        _write_json(staging / METADATA_FILE, metadata)
+        write_json(staging / METADATA_FILE, metadata)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging, model_max_length=config.max_position_embeddings)
-        umask = _umask()  # like the Hugging Face export: a folder for sharing
+        umask = current_umask()  # like the Hugging Face export: a folder for sharing
         staging.chmod(0o777 & ~umask)
         for file in staging.iterdir():
             file.chmod(0o666 & ~umask)
-        _check_output(output_dir, force)
-        _install(staging, output_dir)
+        check_output(output_dir, force)
+        install_folder(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -381,10 +328,11 @@ def export_onnx_source(
     _check_request("int8" if quantize_int8 and dtype == "float32" else dtype, opset)
     if task_head not in ("auto", "none"):
         raise OnnxExportError(f"task_head {task_head!r}: expected auto or none")
-    _check_output(Path(output_dir).expanduser().absolute(), force)
+    check_output(Path(output_dir).expanduser().absolute(), force)
     checkpoint = resolve_source(source)
+    check_not_source(Path(output_dir).expanduser().absolute(), checkpoint)
     state, config = deberta.load_model_state(checkpoint)
-    head = _choose_head(state, task_head)
+    head = choose_head(state, task_head)
     model = build_head_model(state, config, head)
     tokenizer = load_tokenizer(vocab, checkpoint, option="--vocab")
     if tokenizer.vocab_size > config.vocab_size:

@@ -15,9 +15,13 @@ tensor of the scores' size and a product of every query with every table row.
   table serves the same way. No index tensor of the scores' size, for either family.
 * Pieces. Inference goes through the batch a few sequences (or heads) at a time, so that no
   score-sized temporary leaves the cache (:func:`piece_shape`).
-* The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX-512, which takes kr and qr
+* The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX2 or AVX-512, which takes kr and qr
   with one column per diagonal, whatever ``row`` is.
 * Reuse. The projected position tables depend on the weights alone: inference projects them once.
+* Export. The above choose blocks, pieces and the span with Python integers from the batch's shape,
+  which ``torch.export`` / ``torch.onnx.export`` would bake into the graph (right at the traced length
+  only). While a graph is exported (:func:`exporting`) the attention is written from runtime shapes
+  instead (:meth:`FastDisentangledAttention.attend_for_export`), so that one graph serves every length.
 
 :class:`FastDisentangledAttention` holds all of it; the model's attention classes inherit it and
 define the projections. tests/test_fast_attention.py and tests/test_attention_v2.py check it against
@@ -29,15 +33,81 @@ Shape legend as in :mod:`DeBERTa.deberta.model`; P is half the rows of the relat
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import sys
+import threading
+import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import cpu_kernel
+
+
+# --------------------------------------------------------------------------------------------------
+# Switches
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AttentionOptions:
+    """How the fast paths of this module may compute; the results are the same either way (within rounding).
+
+    Read with :func:`current_options`, changed for a block with :func:`options`.
+    """
+
+    reuse_position_projections: bool = True
+    """Reuse the position projections (and v2/v3's normalised table) across inference calls while the
+    weights stay the same."""
+    cpu_kernel: bool = True
+    """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
+    fused_cpu_bias: bool = False
+    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see
+    :meth:`FastDisentangledAttention.attend`)."""
+    piece_bytes: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({"cpu": 2 * 2**20, "cuda": 256 * 2**20}))
+    """Inference attends in pieces whose bias fits in this many bytes, per device type; a device type not
+    named (other devices) in one piece. A new mapping replaces the whole default."""
+
+
+_current = AttentionOptions()
+_options_lock = threading.Lock()
+
+
+def current_options() -> AttentionOptions:
+    """The options in force (:func:`options`)."""
+    return _current
+
+
+@contextlib.contextmanager
+def options(**changes: object) -> Iterator[AttentionOptions]:
+    """Change the :class:`AttentionOptions` fields named for the duration of the block; the previous ones come back
+    after, also on an exception. Blocks nest.
+
+    The options are process-wide, not per thread (a model called from several threads sees the same ones): a
+    block is meant to wrap a measurement or a test, as in ``with attention.options(cpu_kernel=False): …``.
+    Under ``torch.compile`` the options are guarded like any global, so changing them compiles again.
+    An unknown name is a TypeError, one line.
+    """
+    global _current
+    unknown = set(changes) - {field.name for field in dataclasses.fields(AttentionOptions)}
+    if unknown:
+        raise TypeError(f"unknown attention option {', '.join(sorted(unknown))}; known: "
+                        + ", ".join(field.name for field in dataclasses.fields(AttentionOptions)))
+    if "piece_bytes" in changes:
+        changes["piece_bytes"] = types.MappingProxyType(dict(changes["piece_bytes"]))  # type: ignore[call-overload]
+    with _options_lock:
+        previous = _current
+        _current = dataclasses.replace(previous, **changes)  # type: ignore[arg-type]
+        chosen = _current
+    try:
+        yield chosen
+    finally:
+        with _options_lock:
+            _current = previous
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,6 +256,13 @@ def reused(store: dict, key: object, weights: list[torch.Tensor], compute: Calla
     return stored[2]
 
 
+def exporting() -> bool:
+    """Whether a graph is being exported (``torch.export``, ``torch.onnx.export``), not run."""
+    # torch.onnx is imported on first use (~0.1 s): while it is not imported, no ONNX export is running.
+    onnx = sys.modules.get("torch.onnx")
+    return torch.compiler.is_exporting() or (onnx is not None and onnx.is_in_onnx_export())
+
+
 def reuse_allowed(module: nn.Module) -> bool:
     """Inference: eval mode, no gradient, not being compiled."""
     return not (module.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
@@ -236,7 +313,11 @@ class SoftmaxDropoutContext(torch.autograd.Function):
         grad_v = dropped.transpose(-1, -2) @ grad.to(v.dtype)
         del dropped
         grad_probs = (grad.to(v.dtype) @ v.transpose(-1, -2)).to(probs.dtype).mul_(keep).mul_(scale)
-        grad_scores = torch.ops.aten._softmax_backward_data(grad_probs, probs, -1, ctx.scores_dtype)
+        if probs.device.type == "cpu" and ctx.scores_dtype != probs.dtype:
+            # ATen's CPU kernel has no backward from float32 probabilities to half scores (CUDA's has).
+            grad_scores = torch.ops.aten._softmax_backward_data(grad_probs, probs, -1, probs.dtype).to(ctx.scores_dtype)
+        else:
+            grad_scores = torch.ops.aten._softmax_backward_data(grad_probs, probs, -1, ctx.scores_dtype)
         return grad_scores, grad_v, None
 
 
@@ -264,15 +345,6 @@ class FastDisentangledAttention(nn.Module):
     max_relative_positions: int
     position_buckets: int = -1
     bucket_max_position: int = -1
-
-    reuse_position_projections = True
-    """Reuse the position projections across inference calls while the weights stay the same."""
-    cpu_kernel = True
-    """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
-    fused_cpu_bias = False
-    """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see :meth:`attend`)."""
-    piece_bytes = {"cpu": 2 * 2**20, "cuda": 256 * 2**20}
-    """Inference attends in pieces whose bias fits in this many bytes, per device type; other devices in one piece."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -307,7 +379,9 @@ class FastDisentangledAttention(nn.Module):
         """Hidden states (B, Lk, D), mask (B, Lk) or (B, Lq, Lk), rel_embeddings (2P, D) → context (B, Lq, D)."""
         q, k, v = self.project_qkv(hidden_states, query_states)
         padding = padding_bias(attention_mask, q.dtype)  # (B, 1, 1 or Lq, Lk)
-        if self.relative_attention and self.pos_att_type:
+        if exporting():
+            context = self.attend_for_export(q, k, v, rel_embeddings, padding)  # (B, H, Lq, d)
+        elif self.relative_attention and self.pos_att_type:
             context = self.attend_with_positions(q, k, v, rel_embeddings, padding)  # (B, H, Lq, d)
         else:
             context = self.attend(q, k, v, padding)  # (B, H, Lq, d)
@@ -347,11 +421,12 @@ class FastDisentangledAttention(nn.Module):
         inference with the padding alone as bias (its CPU kernel has neither dropout nor a gradient for
         the bias). Otherwise the same computation spelled out, the softmax in float32: with a bias of
         the scores' size, in pieces that stay in cache, that measured faster than the CPU kernel
-        (base size, 2 threads: 2 % at 8×128 in fp32, 4–13 % in bf16), unless ``fused_cpu_bias``.
+        (base size, 2 threads: 2 % at 8×128 in fp32, 4–13 % in bf16), unless the option ``fused_cpu_bias``
+        (:func:`options`).
         """
         dropout = self.dropout.p if self.training else 0.0
         needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
-        fused_on_cpu = dropout == 0.0 and not needs_grad and (bias.shape[-2] == 1 or self.fused_cpu_bias)
+        fused_on_cpu = dropout == 0.0 and not needs_grad and (bias.shape[-2] == 1 or _current.fused_cpu_bias)
         if q.is_cuda or fused_on_cpu:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
@@ -374,10 +449,10 @@ class FastDisentangledAttention(nn.Module):
 
         With gradients on (training), the bias of the whole batch is built at once (autograd keeps the
         probabilities anyway). Inference goes through pieces of a few sequences, or a few heads of one sequence
-        (:func:`piece_shape`), whose bias fits in ``piece_bytes``: on CPU a few MiB, so that a piece's
-        products, bias and probabilities stay in cache (a score-sized temporary costs more to bring
-        into memory than its products cost to compute); on GPU it bounds the memory of long batches.
-        Float32 inference on an AVX-512 CPU goes to the compiled kernel instead (:meth:`kernel_applies`).
+        (:func:`piece_shape`), whose bias fits in the option ``piece_bytes`` (:func:`options`): on CPU a few
+        MiB, so that a piece's products, bias and probabilities stay in cache (a score-sized temporary costs
+        more to bring into memory than its products cost to compute); on GPU it bounds the memory of long batches.
+        Float32 inference on an AVX2 or AVX-512 CPU goes to the compiled kernel instead (:meth:`kernel_applies`).
         """
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
         if self.kernel_applies(q, k, padding):
@@ -385,7 +460,7 @@ class FastDisentangledAttention(nn.Module):
         span = self.span(query_size, key_size)
         tables = self.position_projections(rel_embeddings, span)  # (H, 2S, d) each
         rows = self.window_rows(span, query_size, key_size, batch, q.device)  # the same for every piece
-        budget = None if torch.is_grad_enabled() else self.piece_bytes.get(q.device.type)
+        budget = None if torch.is_grad_enabled() else _current.piece_bytes.get(q.device.type)
         sequences, head_count = (batch, heads) if budget is None else \
             piece_shape(batch, heads, query_size * key_size * q.element_size(), budget)
         context = None if (sequences, head_count) == (batch, heads) else torch.empty_like(q)
@@ -401,11 +476,36 @@ class FastDisentangledAttention(nn.Module):
                 context[b, h] = self.attend(q[b, h], k[b, h], v[b, h], bias)
         return context
 
+    def attend_for_export(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_embeddings: torch.Tensor | None,
+                          padding: torch.Tensor) -> torch.Tensor:
+        """The attention written for an exported graph: q (B, H, Lq, d), k and v (B, H, Lk, d) → (B, H, Lq, d).
+
+        softmax(q·kᵀ·scale + c2p + p2c + padding)·v with no branch on a shape: kr and qr are projected from
+        the whole relative-position table, and each term is read as the band (:func:`diagonal_band`, a
+        reshape and a slice in ONNX) of one product (B, H, R, Lq + Lk) whose columns are the distances that
+        occur. Every distance is looked up in the whole table (span P): S ≤ P of :meth:`span` selects the same
+        rows, since S covers every distance of a call or S = P. Inference only (no dropout).
+        """
+        query_size, key_size = q.shape[-2], k.shape[-2]
+        scores = (q @ k.transpose(-1, -2)) * self.scale + padding  # (B, H, Lq, Lk)
+        if self.relative_attention and self.pos_att_type:
+            kr, qr = self.project_positions(rel_embeddings)  # (H, 2P, d) each, scaled
+            diagonals = torch.arange(query_size + key_size, device=q.device)  # (Lq + Lk,)
+            whole = self.max_relative_positions
+            if kr is not None:  # c2p: entry u at δ = Lq − 1 − u, so that the band's [i, j] is at δ = i − j
+                rows = self.position_rows(query_size - 1 - diagonals, whole)
+                scores = scores + diagonal_band(q @ kr[:, rows].transpose(-1, -2), key_size)
+            if qr is not None:  # p2c: rows are keys, entry u at δ = u − (Lk − 1)
+                rows = self.position_rows(diagonals - (key_size - 1), whole)
+                scores = scores + diagonal_band(k @ qr[:, rows].transpose(-1, -2), query_size).transpose(-1, -2)
+        probs = torch.softmax(scores.float(), dim=-1).to(v.dtype)
+        return probs @ v
+
     def kernel_applies(self, q: torch.Tensor, k: torch.Tensor, padding: torch.Tensor | None = None) -> bool:
         """Whether :meth:`attend_in_kernel` computes this call: CPU inference in float32, both terms, Lq = Lk > 0,
         a padding mask (not a 3-D one)."""
         return (
-            self.cpu_kernel
+            _current.cpu_kernel
             and not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
             and q.device.type == "cpu"
             and q.dtype == k.dtype == torch.float32
@@ -493,10 +593,11 @@ class FastDisentangledAttention(nn.Module):
         None for a term that ``pos_att_type`` leaves out. They depend on the weights alone, and at base
         size cost a quarter of a layer for one 512-token sequence. So inference (eval mode, no gradient)
         projects the whole table once and reuses it for as long as the weights are the same tensors with
-        the same contents (:func:`reused`); ``reuse_position_projections = False`` switches reuse off.
+        the same contents (:func:`reused`); the option ``reuse_position_projections`` (:func:`options`)
+        switches reuse off.
         """
         top = self.max_relative_positions
-        if not (self.reuse_position_projections and reuse_allowed(self)):
+        if not (_current.reuse_position_projections and reuse_allowed(self)):
             return self.project_positions(self.pos_dropout(rel_embeddings[top - span : top + span]))
         weights = [rel_embeddings, *self.position_weights()]
         tables = reused(self._reused_projections, autocast_key(rel_embeddings.device), weights,

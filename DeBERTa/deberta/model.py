@@ -38,6 +38,7 @@ from .attention import (
     band_block,
     band_window_rows,
     banded_products,
+    current_options,
     diagonal_band,
     gather_windows,
     padding_bias,
@@ -433,7 +434,7 @@ class Encoder(nn.Module):
         table = self.rel_embeddings.weight
         if not hasattr(self, "LayerNorm"):
             return table
-        if not (FastDisentangledAttention.reuse_position_projections and reuse_allowed(self)):
+        if not (current_options().reuse_position_projections and reuse_allowed(self)):
             return self.LayerNorm(table)
         weights = [table, self.LayerNorm.weight, self.LayerNorm.bias]
         # One key: this LayerNorm returns float32 under autocast too.
