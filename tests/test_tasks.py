@@ -388,3 +388,31 @@ def test_custom_named_column_missing_from_header(tmp_path: Path) -> None:
     _write(tmp_path / "t.tsv", "sentence\tlabel\nhello\ta\n")
     with pytest.raises(DataError, match=r"no column 'text' in the header \(sentence, label\)"):
         read_examples(spec, tmp_path, "train")
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "", "x" * 101, "a\nb"])
+def test_custom_task_names_are_plain_names(name: str) -> None:
+    with pytest.raises(TaskError, match="must be a plain name"):
+        custom_task(name, files={"train": "t.tsv"}, text_columns=[0], label_column=1, labels=["a", "b"])
+
+
+@pytest.mark.parametrize("file", ["/etc/passwd", "../outside.tsv", "sub/../../outside.tsv", "C:\\data\\t.tsv", ""])
+def test_custom_task_files_stay_in_the_data_folder(file: str) -> None:
+    with pytest.raises(TaskError, match="must be a path inside the data folder"):
+        custom_task("x", files={"train": file}, text_columns=[0], label_column=1, labels=["a", "b"])
+
+
+def test_a_symlink_out_of_the_data_folder_is_refused_without_echoing_its_content(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.tsv"
+    _write(secret, "top secret line\ta\n")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "t.tsv").symlink_to(secret)
+    _write(data_dir / "inside.tsv", "text\tlabel\nhello\ta\n")
+    (data_dir / "link_inside.tsv").symlink_to(data_dir / "inside.tsv")
+    spec = custom_task("x", files={"train": "t.tsv", "dev": "link_inside.tsv"}, text_columns=[0], label_column=1,
+                       labels=["a", "b"])
+    with pytest.raises(DataError, match="leads outside the data dir") as err:
+        read_examples(spec, data_dir, "train")
+    assert "top secret" not in str(err.value)
+    assert [example.text_a for example in read_examples(spec, data_dir, "dev")] == ["hello"]  # a link inside is fine

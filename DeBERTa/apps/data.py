@@ -97,6 +97,10 @@ def locate_file(spec: TaskSpec, data_dir: str | Path, split: str) -> Path:
         raise DataError(f"data dir {data_dir} {state}; task {spec.name} expects {expected} there")
     for name in candidates:
         if (data_dir / name).is_file():
+            # Symlinks included: a task's files are read from inside --data_dir only.
+            if not (data_dir / name).resolve().is_relative_to(data_dir.resolve()):
+                raise DataError(f"task {spec.name} split {split}: {data_dir / name} leads outside the data dir "
+                                f"{data_dir}; data files must be inside it")
             return data_dir / name
     present = sorted(p.name for p in data_dir.iterdir() if p.is_file())
     holds = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "") if present else "no files"

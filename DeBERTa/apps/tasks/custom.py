@@ -49,8 +49,9 @@ after which ``get_task("reviews")`` returns it like any GLUE task.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 import yaml
@@ -66,6 +67,9 @@ _OPTIONAL_KEYS = {"format", "header", "labels", "metrics", "main_metric", "id_co
                   "skip_malformed"}
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def custom_task(name: str, *, files: Mapping[str, str], text_columns: Sequence[Column], label_column: Column,
                 labels: Sequence[str] | None, metrics: Sequence[str] | None = None,
                 main_metric: str | None = None, file_format: str = "tsv", header: bool = True,
@@ -76,10 +80,20 @@ def custom_task(name: str, *, files: Mapping[str, str], text_columns: Sequence[C
     ``files`` maps ``train`` / ``dev`` / ``test`` to paths relative to the data dir; ``test`` is read
     without labels. ``labels=None`` makes a regression task.
     """
+    # The name becomes file names (the leaderboard file, prediction files): a plain name, never a path.
+    if not _PLAIN_NAME.fullmatch(name):
+        raise TaskError(f"task name {name!r} must be a plain name: letters, digits, '.', '_' or '-', "
+                        "starting with a letter or digit")
     where = f"task {name}"
     unknown_splits = sorted(set(files) - set(_SPLITS))
     if unknown_splits or not files:
         raise TaskError(f"{where}: files must map some of {list(_SPLITS)} to file names, got {dict(files)}")
+    for split, file in files.items():
+        # Data files live in --data_dir: no absolute path, no '..' (locate_file also checks where symlinks lead).
+        parts = PurePath(file).parts
+        if not file or PurePath(file).is_absolute() or ".." in parts or PureWindowsPath(file).drive:
+            raise TaskError(f"{where}: files.{split} {file!r} must be a path inside the data folder "
+                            "(relative, without '..')")
     columns = tuple(_column(c, f"{where}: text_columns") for c in _sequence(text_columns, f"{where}: text_columns"))
     label = _column(label_column, f"{where}: label_column")
     id_col = None if id_column is None else _column(id_column, f"{where}: id_column")
