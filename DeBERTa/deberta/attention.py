@@ -101,7 +101,7 @@ def options(**changes: object) -> Iterator[AttentionOptions]:
         changes["piece_bytes"] = types.MappingProxyType(dict(changes["piece_bytes"]))  # type: ignore[call-overload]
     with _options_lock:
         previous = _current
-        _current = dataclasses.replace(previous, **changes)  # type: ignore[arg-type]
+        _current = dataclasses.replace(previous, **changes)
         chosen = _current
     try:
         yield chosen
