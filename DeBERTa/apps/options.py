@@ -42,6 +42,7 @@ def _opt(default: Any, *, group: str, help: str, aliases: tuple[str, ...] = (),
 GROUPS = {
     "run": "what to run, on which data, where the results go",
     "model": "model and tokenizer",
+    "squad": "question answering (SQuAD windows and decoding)",
     "optim": "optimisation",
     "precision": "mixed precision",
     "records": "evaluation, checkpoints and logs",
@@ -59,8 +60,8 @@ class TrainOptions:
              "line override it.")
     task_name: str | None = _opt(
         None, group="run",
-        help="GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI, AX) or a registered custom "
-             "task. Required.")
+        help="GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI, AX), NER (CoNLL-2003), SQuAD "
+             "(1.1), SQuAD2, RACE, SWAG, or a registered custom task. Required.")
     data_dir: str | None = _opt(
         None, group="run", metavar="DIR",
         help="Folder with the task's files (train.tsv, dev.tsv, test.tsv, ...). Required.")
@@ -72,8 +73,9 @@ class TrainOptions:
     do_eval: bool = _opt(False, group="run", help="Evaluate on the dev set(s) and write dev predictions.")
     do_predict: bool = _opt(
         False, group="run",
-        help="Predict the test set(s) and write the GLUE leaderboard files, with the model at the end of "
-             "training (without --do_train: the --init_model; --init_model RUN_DIR takes its best checkpoint).")
+        help="Predict the test set(s) and write the GLUE leaderboard files (NER, RACE, SWAG: their prediction "
+             "files; SQuAD: predictions.json of the dev file), with the model at the end of training (without "
+             "--do_train: the --init_model; --init_model RUN_DIR takes its best checkpoint).")
     tag: str = _opt("final", group="run", help="A name for this run, recorded in run.json.")
     resume: str = _opt(
         "auto", group="run", metavar="auto|never|DIR",
@@ -116,6 +118,20 @@ class TrainOptions:
     cls_drop_out: float | None = _opt(
         None, group="model", help="Dropout before the classifier; default: the model's hidden_dropout_prob.")
     compile: bool = _opt(False, group="model", help="Compile the model with torch.compile.")
+
+    # ----- task kinds beyond classification (SQuAD) -----------------------------------------------
+    doc_stride: int = _opt(
+        128, group="squad",
+        help="SQuAD: tokens between the starts of two windows of a long context (capped to the window).")
+    max_query_length: int = _opt(
+        64, group="squad", help="SQuAD: question tokens kept (capped to half of --max_seq_len).")
+    max_answer_length: int = _opt(30, group="squad", help="SQuAD: longest answer, in tokens, that is predicted.")
+    n_best_size: int = _opt(
+        20, group="squad",
+        help="SQuAD: best start and end positions tried per window; answers kept in nbest_predictions.json.")
+    null_score_diff_threshold: float = _opt(
+        0.0, group="squad",
+        help="SQuAD 2.0: predict no answer when the no-answer score exceeds the best span's by more than this.")
 
     # ----- optimisation ---------------------------------------------------------------------------
     train_batch_size: int = _opt(
@@ -194,7 +210,7 @@ class TrainOptions:
 TRAINING_OPTIONS = (
     "task_name", "init_model", "model_config", "max_seq_len", "learning_rate", "lr_schedule", "warmup",
     "num_train_epochs", "max_steps", "train_batch_size", "accumulative_update", "seed", "fp16", "bf16",
-    "weight_decay",
+    "weight_decay", "doc_stride", "max_query_length",
 )
 """Options that decide what training computes: ``--resume auto`` continues a run only when they are unchanged."""
 
@@ -344,7 +360,8 @@ def check_options(opts: TrainOptions) -> None:
         raise OptionsError("give --init_model (a name, folder or checkpoint), or --model_config to start "
                            "from scratch")
     positive = ("train_batch_size", "eval_batch_size", "predict_batch_size", "accumulative_update",
-                "max_seq_len", "dump_interval", "keep_checkpoints", "log_interval")
+                "max_seq_len", "dump_interval", "keep_checkpoints", "log_interval", "doc_stride", "max_query_length",
+                "max_answer_length", "n_best_size")
     for name in positive:
         if getattr(opts, name) < 1:
             raise OptionsError(f"--{name} must be at least 1 (got {getattr(opts, name)})")

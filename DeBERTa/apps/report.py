@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from DeBERTa.apps import cli
-from DeBERTa.apps.tasks import get_task
+from DeBERTa.apps.tasks import get_task, is_kind_task
 from DeBERTa.deberta import extras
 from DeBERTa.deberta.errors import DeBERTaError
 
@@ -87,6 +87,14 @@ PAPER_RESULTS: dict[str, PaperResult] = {
     "STS-B": PaperResult("pearson", ("dev",), None, (92.8,)),
 }
 
+# The kinds beyond classification (already 0–100), keyed by their registry names. SQuAD dev F1: large from
+# Table 2 of the same paper (1.1: 95.5/90.1, 2.0: 90.7/88.0 F1/EM), base from Table 3 (1.1: 93.1/87.2,
+# 2.0: 86.2/83.1). The paper's RACE and SWAG results are not compared here: RACE's is on its test set.
+KIND_PAPER_RESULTS: dict[str, PaperResult] = {
+    "SQuAD": PaperResult("f1", ("dev",), (93.1,), (95.5,)),
+    "SQuAD2": PaperResult("f1", ("dev",), (86.2,), (90.7,)),
+}
+
 # Metrics whose value is an error or a loss rather than a fraction in [-1, 1]: shown as they are,
 # not as percentages.
 _NON_FRACTION_WORDS = ("loss", "mse", "mae", "error", "perplexity")
@@ -134,6 +142,13 @@ class TaskInfo:
     """The task's main metric; ``None`` for a task the registry does not know (first metric is used)."""
     eval_splits: tuple[str, ...]
     """The splits the task evaluates on, in order; empty when unknown."""
+    fractions: bool = True
+    """Whether its metrics are recorded as fractions (GLUE, custom tasks) to be shown in percent; the kinds
+    beyond classification (NER, SQuAD, RACE, SWAG) record the official 0–100 numbers, shown as they are."""
+
+    def scale(self, metric: str) -> float:
+        """The factor that shows ``metric`` of this task in percent (1 for losses and for 0–100 metrics)."""
+        return 100.0 if self.fractions and is_percent(metric) else 1.0
 
 
 def task_info(task_name: str, data_dir: str | None = None) -> TaskInfo:
@@ -143,7 +158,7 @@ def task_info(task_name: str, data_dir: str | None = None) -> TaskInfo:
         spec = get_task(task_name, data_dir)
     except DeBERTaError:  # unknown here, e.g. a custom task whose data dir is on another machine
         return TaskInfo(task_name, None, ())
-    return TaskInfo(spec.name, spec.main_metric, tuple(spec.eval_splits))
+    return TaskInfo(spec.name, spec.main_metric, tuple(spec.eval_splits), fractions=not is_kind_task(spec))
 
 
 def model_label(init_model: str | None, model_config: str | None) -> str:
@@ -390,7 +405,7 @@ def _metric_names(group: _Group, splits: Sequence[str]) -> list[str]:
 
 
 def _row(group: _Group, metric: str, splits: tuple[str, ...], paper: PaperResult | None) -> Row:
-    scale = 100.0 if is_percent(metric) else 1.0
+    scale = group.task.scale(metric)
     means: list[float] = []
     stds: list[float | None] = []
     for split in splits:
@@ -421,7 +436,7 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
         if not names:
             continue
         main = group.task.main_metric if group.task.main_metric in names else names[0]
-        paper = PAPER_RESULTS.get(group.task.name)
+        paper = PAPER_RESULTS.get(group.task.name) or KIND_PAPER_RESULTS.get(group.task.name)
         if paper is None or paper.metric not in names or not set(paper.splits) <= set(splits):
             rows.append(_row(group, main, splits, None))
             continue
@@ -522,7 +537,7 @@ def plot_curves(task: str, rows: Sequence[Row], runs: Sequence[Run], path: Path)
     loss_axes, metric_axes = figure.subplots(1, 2)
     figure.suptitle(f"{task}: learning curves", fontsize=13)
     main = rows[0]
-    scale = 100.0 if is_percent(main.metric) else 1.0
+    scale = runs[0].task.scale(main.metric) if runs else 1.0
     several_models = len({run.model for run in runs}) > 1
     for index, run in enumerate(runs):
         color = _COLORS[index % len(_COLORS)]
@@ -708,7 +723,8 @@ def _draw_report(runs: Sequence[Run], output: Path, title: str) -> tuple[Path, l
         "",
         "Paper: He et al., *DeBERTa: Decoding-enhanced BERT with Disentangled Attention*, ICLR 2021 "
         "(arXiv:2006.03654), GLUE dev sets: large from Table 1, base from Table 3 and the "
-        "repository's README, which give base numbers only for MNLI (n/a elsewhere). "
+        "repository's README, which give base numbers only for MNLI (n/a elsewhere); SQuAD 1.1 and 2.0 dev "
+        "F1: large from Table 2, base from Table 3. NER, SQuAD, RACE and SWAG show the official 0–100 numbers. "
         "\"Ours − paper\" compares with the model size the runs started from, when that is DeBERTa "
         "base or large.",
         "",
@@ -751,7 +767,7 @@ def _run_line(run: Run) -> str:
     steps += [step for history in run.evals.values() for step, _ in history]
     finals = "; ".join(
         f"{split}: " + ", ".join(
-            f"{name} {_format_value(value * 100 if is_percent(name) else value, name)}"
+            f"{name} {_format_value(value * run.task.scale(name), name)}"
             for name, value in metrics.items()
         )
         for split, metrics in run.final.items()

@@ -1,4 +1,5 @@
-"""Fine-tune, evaluate and predict DeBERTa on GLUE and custom tasks: ``python -m DeBERTa.apps.train``.
+"""Fine-tune, evaluate and predict DeBERTa on GLUE, custom tasks, NER (CoNLL-2003), SQuAD 1.1/2.0, RACE and
+SWAG: ``python -m DeBERTa.apps.train``.
 
 One process by default; ``torchrun --nproc_per_node N -m DeBERTa.apps.train ...`` runs N processes
 of DistributedDataParallel (NCCL on GPUs, gloo on CPUs; multi-node with ``--nnodes``,

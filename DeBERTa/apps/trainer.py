@@ -1,4 +1,6 @@
-"""GLUE fine-tuning, evaluation and prediction of one process of a (possibly distributed) job.
+"""Fine-tuning, evaluation and prediction of one process of a (possibly distributed) job: GLUE and custom
+classification tasks (:class:`Trainer`), and the kinds beyond classification — NER, SQuAD 1.1/2.0, RACE,
+SWAG (:class:`KindTrainer`, chosen by ``--task_name``; see :mod:`.tasks.kinds`).
 
 :class:`Trainer` does everything that may fail on bad input (task, files, rows, labels, model, tokenizer,
 the run folder) in its constructor, before anything is written; :meth:`Trainer.run` then trains,
@@ -21,8 +23,10 @@ does not train a finished run again. One training run at a time holds the folder
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import pickle
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,8 +50,10 @@ from .models import load_tokenizer, resolve_source
 from .options import OptionsError, TrainOptions, batch_split
 from .records import RunFolderError
 from .tasks import TaskSpec, get_task
+from .tasks.kinds import FeatureList, KindOptions, KindTask, evaluate_split, get_kind_task, scalar_metrics
 
-__all__ = ["EvalResult", "Trainer", "build_model", "checkpoint_config", "classifier_rows", "lr_factor",
+__all__ = ["EvalResult", "KindTrainer", "Trainer", "build_kind_model", "build_model",
+           "checkpoint_config", "classifier_rows", "lr_factor",
            "optimizer_groups", "override_config", "read_model_config", "rng_state", "seed_everything",
            "set_rng_state", "update_counts"]
 
@@ -166,7 +172,13 @@ def checkpoint_config(model: nn.Module, task: TaskSpec, cls_drop_out: float | No
 # The job
 # ------------------------------------------------------------------------------------------------------
 class Trainer:
-    """One process of a fine-tuning / evaluation / prediction job."""
+    """One process of a fine-tuning / evaluation / prediction job (a :class:`KindTrainer` for the kinds beyond
+    classification: NER, SQuAD, SQuAD2, RACE, SWAG)."""
+
+    def __new__(cls, opts: TrainOptions, env: DistEnv, argv: list[str]) -> Trainer:
+        if cls is Trainer and opts.task_name and get_kind_task(opts.task_name) is not None:
+            cls = KindTrainer
+        return super().__new__(cls)
 
     def __init__(self, opts: TrainOptions, env: DistEnv, argv: list[str]):
         self.opts, self.env, self.argv = opts, env, argv
@@ -180,13 +192,7 @@ class Trainer:
         self.resume_checkpoint, self.resume_state = self._find_resume_checkpoint()
         if self.resume_state is not None:
             self._check_training_options(self.resume_state)
-        self.examples = {split: data.read_examples(self.task, opts.data_dir, split) for split in self._splits()}
-        # Rows of malformed lines skipped where the task allows it (QQP), per split: reported in run.json.
-        self.skipped_rows = {split: len(ex.skipped_lines) for split, ex in self.examples.items()
-                             if self.task.split(split).skip_malformed}
-        # (task, split, examples) of every leaderboard file --do_predict writes.
-        self.predict_jobs = [(self.task, split, self.examples[split]) for split in self.task.test_splits
-                             if opts.do_predict] + self._diagnostic_job()
+        self._read_examples()
 
         init_process_group(env, self.device)
         if len({str(p) for p in all_gather_objects(self.resume_checkpoint)}) > 1:
@@ -196,13 +202,8 @@ class Trainer:
         with local_main_first(env):  # rank 0 downloads and builds the feature cache; the others reuse them
             self.model_source = resolve_source(opts.init_model) if opts.init_model is not None else None
             self.tokenizer = load_tokenizer(opts.vocab_path, self.model_source, option="--vocab_path")
-            self.model = build_model(opts, self.task, self.model_source, self.tokenizer.vocab_size).to(self.device)
-            cache = data.feature_cache_dir()
-            self.features = {(task.name, split): data.build_features(ex, self.tokenizer, opts.max_seq_len,
-                                                                      cache_dir=cache)
-                             for task, split, ex in self._all_splits()}
-        self._data_fingerprint = (data.feature_cache_key(self.examples["train"], self.tokenizer, opts.max_seq_len)
-                                  if opts.do_train else "")
+            self.model = self._build_model().to(self.device)
+            self._build_features()
         if self.resume_state is not None:
             check_data_fingerprint(self.resume_state, self._data_fingerprint, opts.accept_changed_data,
                                    f"--resume {self.resume_checkpoint}")
@@ -223,6 +224,38 @@ class Trainer:
         self.complete = self.resume_state is not None and self.resume_state["step"] >= self.total_updates
         # Evaluation or prediction alone in a training run's folder is recorded beside that run's records.
         self.beside_training_run = (not opts.do_train or self.complete) and records.holds_training_run(self.output_dir)
+
+    # ----- what depends on the task's kind (the classification kind here; KindTrainer below) --------
+    def _read_examples(self) -> None:
+        """``examples`` of every split read, ``skipped_rows`` per split, and ``predict_jobs``."""
+        opts = self.opts
+        self.examples = {split: data.read_examples(self.task, opts.data_dir, split) for split in self._splits()}
+        # Rows of malformed lines skipped where the task allows it (QQP), per split: reported in run.json.
+        self.skipped_rows = {split: len(ex.skipped_lines) for split, ex in self.examples.items()
+                             if self.task.split(split).skip_malformed}
+        # (task, split, examples) of every leaderboard file --do_predict writes.
+        self.predict_jobs = [(self.task, split, self.examples[split]) for split in self.task.test_splits
+                             if opts.do_predict] + self._diagnostic_job()
+
+    def _collate(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """A training micro-batch of feature items."""
+        return data.collate(items)
+
+    def _manifest_extras(self) -> dict[str, Any]:
+        """What run.json records about the data besides the manifest: malformed rows skipped."""
+        return {"skipped_rows": self.skipped_rows}
+
+    def _build_model(self) -> nn.Module:
+        return build_model(self.opts, self.task, self.model_source, self.tokenizer.vocab_size)
+
+    def _build_features(self) -> None:
+        """``features`` of every split (cached) and the training data's fingerprint."""
+        opts = self.opts
+        cache = data.feature_cache_dir()
+        self.features = {(task.name, split): data.build_features(ex, self.tokenizer, opts.max_seq_len, cache_dir=cache)
+                         for task, split, ex in self._all_splits()}
+        self._data_fingerprint = (data.feature_cache_key(self.examples["train"], self.tokenizer, opts.max_seq_len)
+                                  if opts.do_train else "")
 
     # ----- validation (before anything is written) ------------------------------------------------
     def _splits(self) -> list[str]:
@@ -325,7 +358,7 @@ class Trainer:
         else:
             mode = "beside" if self.beside_training_run else "append"
         manifest = records.run_manifest(self.argv, opts.seed, opts.tag, self.env.world_size)
-        manifest["skipped_rows"] = self.skipped_rows
+        manifest.update(self._manifest_extras())
         if mode == "beside":
             evaluated = self.resume_checkpoint if self.complete else self.model_source
             manifest["model"] = str(evaluated) if evaluated is not None else None
@@ -366,7 +399,7 @@ class Trainer:
                     opts.accumulative_update, self.micro_batch, self.warmup_updates,
                     state["step"] if state is not None else 0)
         resume = (self.resume_checkpoint, state) if state is not None and self.resume_checkpoint is not None else None
-        self.engine.train(self, TrainData(features, data.collate, sampler), resume)
+        self.engine.train(self, TrainData(features, self._collate, sampler), resume)
 
     def loss(self, module: nn.Module, batch: dict[str, Any], step: int) -> StepOutput:
         """The task's loss of one micro-batch (the head computes it from the labels)."""
@@ -451,3 +484,225 @@ class Trainer:
                 path = data.write_predictions(task, split, [ex.guid for ex in examples], outputs,
                                               self.output_dir / records.PREDICTIONS_DIR)
                 logger.info("predictions of %s %s: %s", task.name, split, path)
+
+
+# ------------------------------------------------------------------------------------------------------
+# The kinds beyond classification: token classification, extractive QA, multiple choice
+# ------------------------------------------------------------------------------------------------------
+KIND_FEATURE_CACHE_VERSION = 1
+"""Part of the kinds' feature cache key: bump it when a kind's features change for the same inputs."""
+
+_ARCHITECTURES = {"token": "DebertaForTokenClassification", "span": "DebertaForQuestionAnswering",
+                  "choice": "DebertaForMultipleChoice"}
+
+
+def kind_options(opts: TrainOptions) -> KindOptions:
+    """The kinds' feature and decoding settings from the app's options of the same names."""
+    return KindOptions(doc_stride=opts.doc_stride, max_query_length=opts.max_query_length,
+                       max_answer_length=opts.max_answer_length, n_best_size=opts.n_best_size,
+                       null_score_diff_threshold=opts.null_score_diff_threshold)
+
+
+def kind_feature_key(task: KindTask, examples: Sequence[Any], tokenizer: Any, max_seq_len: int,
+                     options: KindOptions, training: bool) -> str:
+    """SHA-256 hex of everything a kind's features depend on: cache version, task, tokenizer, ``max_seq_len``,
+    the window options, whether they are training features, and the examples (their full ``repr``)."""
+    head = (f"kind-v{KIND_FEATURE_CACHE_VERSION}\0{task.name}\0{tokenizer.fingerprint}\0{max_seq_len}\0"
+            f"{options.doc_stride}\0{options.max_query_length}\0{training}\0")
+    digest = hashlib.sha256(head.encode())
+    for example in examples:
+        digest.update(repr(example).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _arrays_as(value: Any, *, to_numpy: bool) -> Any:
+    """``value`` with every numpy array made a tensor (``to_numpy=False``: what a weights-only file holds) or
+    every tensor made a numpy array again, inside dicts, lists and tuples; anything else as it is."""
+    if isinstance(value, dict):
+        return {key: _arrays_as(item, to_numpy=to_numpy) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_arrays_as(item, to_numpy=to_numpy) for item in value)
+    if to_numpy and isinstance(value, torch.Tensor):
+        return value.numpy()
+    if not to_numpy and isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    return value
+
+
+def build_kind_features(task: KindTask, examples: Sequence[Any], tokenizer: Any, max_seq_len: int,
+                        options: KindOptions, training: bool, cache_dir: Path | None) -> FeatureList:
+    """``task.features`` of ``examples``, stored in ``cache_dir`` as ``kind-features-<key>.pt`` (atomically)
+    and reused while :func:`kind_feature_key` is unchanged; an unwritable cache is skipped with a warning.
+
+    The file is read with ``torch.load(weights_only=True)``: plain containers, numbers and strings only, so
+    a file planted in a shared cache folder cannot run code (loading never unpickles code)."""
+    def build() -> FeatureList:
+        return task.features(examples, tokenizer, max_seq_len, options=options, training=training)
+
+    if cache_dir is None:
+        return build()
+    key = kind_feature_key(task, examples, tokenizer, max_seq_len, options, training)
+    path = cache_dir / f"kind-features-{key}.pt"
+    try:
+        items, stats = torch.load(path, weights_only=True)
+        return FeatureList(_arrays_as(items, to_numpy=True), stats)
+    except FileNotFoundError:
+        pass
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, RuntimeError) as err:
+        logger.warning("ignoring unreadable feature cache %s (%s); rebuilding it", path, err)
+    features = build()
+    try:
+        stored = (_arrays_as(list(features), to_numpy=False), dict(features.stats))
+        records.atomic_write(path, lambda f: torch.save(stored, f))
+    except OSError as err:
+        logger.warning("cannot write the feature cache %s (%s): continuing without it", path, err)
+    return features
+
+
+def build_kind_model(opts: TrainOptions, task: KindTask, model_source: Path | None, vocab_size: int) -> nn.Module:
+    """The head of ``task`` (token, span or choice): from --init_model, or new from --model_config."""
+    if model_source is None:
+        assert opts.model_config is not None  # check_options guarantees one of the two
+        config = read_model_config(opts.model_config)
+        if config.vocab_size != vocab_size:
+            config = dataclasses.replace(config, vocab_size=vocab_size)
+        return task.build_model(config, None, drop_out=opts.cls_drop_out)
+    _, config_file = pretrained.find_files(model_source)
+    config = None
+    if opts.model_config is not None:
+        config = (override_config(deberta.ModelConfig.from_json_file(config_file), opts.model_config)
+                  if config_file is not None else read_model_config(opts.model_config))
+    model = task.build_model(config, str(model_source), drop_out=opts.cls_drop_out)
+    if model.config.vocab_size < vocab_size:
+        raise OptionsError(f"the tokenizer has {vocab_size} ids but {opts.init_model} embeds only "
+                           f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
+    return model
+
+
+class KindTrainer(Trainer):
+    """The job of a task kind beyond classification (:mod:`.tasks.kinds`): the same engine, run folder,
+    checkpoints and resumption as GLUE; features are the kind's (several per example where a context is cut
+    into windows or a sentence split), their outputs are gathered over the ranks and decoded per example,
+    scored with the official metrics and written as the official prediction files at every evaluation."""
+
+    task: Any  # a KindTask
+
+    def _splits(self) -> list[str]:
+        opts, task = self.opts, self.task
+        splits = ["train"] if opts.do_train else []
+        if opts.do_train or opts.do_eval:
+            splits += task.eval_splits
+        if opts.do_predict:
+            splits += self._predict_splits()
+        return list(dict.fromkeys(splits))
+
+    def _predict_splits(self) -> tuple[str, ...]:
+        """What --do_predict writes: the test splits; SQuAD, whose test set is hidden, predicts its dev file."""
+        return tuple(self.task.test_splits) or tuple(self.task.eval_splits)
+
+    def _read_examples(self) -> None:
+        self.options = kind_options(self.opts)
+        self._written_at: dict[str, int] = {}  # split → update whose evaluation wrote its prediction files
+        self.examples = {split: self.task.read(self.opts.data_dir, split) for split in self._splits()}
+        self.skipped_rows = {}
+        self.predict_jobs = []
+
+    def _all_splits(self) -> list[tuple[Any, str, Any]]:
+        return [(self.task, split, ex) for split, ex in self.examples.items()]
+
+    def _build_model(self) -> nn.Module:
+        return build_kind_model(self.opts, self.task, self.model_source, self.tokenizer.vocab_size)
+
+    def _build_features(self) -> None:
+        opts, cache = self.opts, data.feature_cache_dir()
+        self.features = {}
+        for split, examples in self.examples.items():
+            training = split == "train"
+            features = build_kind_features(self.task, examples, self.tokenizer, opts.max_seq_len, self.options,
+                                           training, cache)
+            logger.info("%s %s: %d examples, %d features; %s", self.task.name, split, len(examples), len(features),
+                        ", ".join(f"{k} {v}" for k, v in features.stats.items()) or "no counts")
+            self.features[self.task.name, split] = features
+        self._data_fingerprint = (kind_feature_key(self.task, self.examples["train"], self.tokenizer, opts.max_seq_len,
+                                                   self.options, True) if opts.do_train else "")
+
+    def _manifest_extras(self) -> dict[str, Any]:
+        """run.json: the counts of each split's features (skipped training answers, split sentences, ...)."""
+        return {"feature_stats": {split: dict(self.features[self.task.name, split].stats) for split in self.examples}}
+
+    def _collate(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return self.task.collate(items, pad_id=self.tokenizer.pad_id)
+
+    def loss(self, module: nn.Module, batch: dict[str, Any], step: int) -> StepOutput:
+        return StepOutput(module(**batch).loss)
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        """``config.json``: the model config (HF layout), the head's architecture, the tags (NER) and the task."""
+        config: dict[str, Any] = {**self.model.config.to_hf_dict(), "architectures": [_ARCHITECTURES[self.task.kind]],
+                                  "finetuning_task": self.task.name, "cls_dropout": self.opts.cls_drop_out}
+        labels = getattr(self.task, "labels", None)
+        if labels:
+            config.update(num_labels=len(labels), id2label={str(i): name for i, name in enumerate(labels)},
+                          label2id={name: i for i, name in enumerate(labels)})
+        return config
+
+    # ----- evaluation and prediction --------------------------------------------------------------
+    def _output_shape(self) -> tuple[int, ...]:
+        """The shape of one feature's outputs as gathered: per token (padded to --max_seq_len) or per option."""
+        if self.task.kind == "choice":
+            return (self.task.num_choices,)
+        return (self.opts.max_seq_len, len(self.task.labels) if self.task.kind == "token" else 2)
+
+    def _kind_outputs(self, split: str, batch_size: int, desc: str) -> tuple[list[np.ndarray], float]:
+        """Every feature's outputs of ``split`` in feature order, gathered over the ranks, and the summed loss."""
+        shape = self._output_shape()
+
+        def run(model: nn.Module, batch: dict[str, Any]) -> tuple[np.ndarray, float]:
+            output = model(**batch)
+            logits = output.logits.float()
+            if logits.dim() == 3:  # per-token outputs: one width for every batch, so that they concatenate
+                logits = nn.functional.pad(logits, (0, 0, 0, shape[0] - logits.shape[1]))
+            size = len(batch["input_ids"])
+            loss = output.loss.float().item() * size if output.loss is not None else 0.0
+            return logits.cpu().numpy(), loss
+
+        features = self.features[self.task.name, split]
+        outputs, loss_sum = self.engine.outputs(features, self._collate, batch_size, desc, run, empty=(0, *shape))
+        return list(outputs), loss_sum
+
+    def _score(self, split: str, batch_size: int, desc: str) -> tuple[float, dict[str, Any] | None]:
+        """Decode ``split``, write its prediction files (rank 0) and return its mean loss and metrics."""
+        features = self.features[self.task.name, split]
+        outputs, loss_sum = self._kind_outputs(split, batch_size, desc)
+        folder = self.output_dir / records.PREDICTIONS_DIR if self.env.is_main else None
+        result = evaluate_split(self.task, self.examples[split], features, outputs, options=self.options,
+                                folder=folder, split=split)
+        if result.files:
+            logger.info("predictions of %s %s: %s", self.task.name, split, ", ".join(str(p) for p in result.files))
+        return loss_sum / max(1, len(features)), result.metrics
+
+    def evaluate_and_record(self, step: int, epoch: float) -> Evaluation | None:
+        task = self.task
+        scored = {split: self._score(split, self.opts.eval_batch_size, f"eval {split}") for split in task.eval_splits}
+        if not scored:
+            return None
+        self._written_at.update(dict.fromkeys(scored, step))
+        results = {split: {"loss": loss, "metrics": scalar_metrics(metrics or {})}
+                   for split, (loss, metrics) in scored.items()}
+        self.records.log_eval(step, epoch, results)
+        logger.info("step %d: %s", step, "; ".join(
+            f"{s} loss {r['loss']:.4f} {task.main_metric} {r['metrics'].get(task.main_metric, float('nan')):.4f}"
+            for s, r in results.items()))
+        return Evaluation(task.main_metric,
+                          float(np.mean([r["metrics"][task.main_metric] for r in results.values()])))
+
+    def predict(self) -> None:
+        for split in self._predict_splits():
+            if self._written_at.get(split) == self.step:  # SQuAD's dev file, just evaluated by this model
+                logger.info("predictions of %s %s: written by the evaluation at update %d", self.task.name, split,
+                            self.step)
+                continue
+            _, metrics = self._score(split, self.opts.predict_batch_size, f"predict {self.task.name} {split}")
+            if metrics is not None:
+                logger.info("%s %s: %s %.4f", self.task.name, split, self.task.main_metric,
+                            metrics[self.task.main_metric])

@@ -192,10 +192,11 @@ class TaskKind(Protocol):
     ``loss`` calls the model on the batch and whose ``evaluate_and_record`` runs :meth:`Engine.outputs` over
     the dev features, then ``decode`` and ``metrics``, and returns the main metric.
 
-    The classification kind (GLUE, custom tasks) is today spread over :class:`~DeBERTa.apps.tasks.TaskSpec`
-    (labels, metrics; ``predictions`` is its decode: arg-max or score, one feature per example),
-    :mod:`DeBERTa.apps.data` (read, features, collate) and :class:`~DeBERTa.apps.trainer.Trainer` (model,
-    job); new kinds implement this protocol in one place.
+    :class:`~DeBERTa.apps.trainer.KindTrainer` is that job for the kinds of :mod:`DeBERTa.apps.tasks.kinds`
+    (NER, SQuAD, SQuAD2, RACE, SWAG). The classification kind (GLUE, custom tasks) is today spread over
+    :class:`~DeBERTa.apps.tasks.TaskSpec` (labels, metrics; ``predictions`` is its decode: arg-max or score,
+    one feature per example), :mod:`DeBERTa.apps.data` (read, features, collate) and
+    :class:`~DeBERTa.apps.trainer.Trainer` (model, job); new kinds implement this protocol in one place.
     """
 
     name: str

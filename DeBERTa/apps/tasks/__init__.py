@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .custom import TASK_FILE_NAMES, custom_task, find_task_file, load_task_file
 from .glue import GLUE_TASKS
+from .kinds import KINDS, KindTask, get_kind_task, kind_task_names
 from .spec import FILE_FORMATS, Column, SplitSpec, TaskError, TaskSpec
 
 __all__ = [
     "FILE_FORMATS",
+    "KindTask",
     "TASK_FILE_NAMES",
     "Column",
     "SplitSpec",
@@ -24,6 +26,7 @@ __all__ = [
     "TaskSpec",
     "custom_task",
     "get_task",
+    "is_kind_task",
     "load_task_file",
     "register_task",
     "task_names",
@@ -51,20 +54,29 @@ def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
 
 
 def task_names() -> list[str]:
-    """Names of the registered tasks, in registration order (GLUE first)."""
-    return list(dict.fromkeys(spec.name for spec in _REGISTRY.values()))
+    """Names of the registered tasks, in registration order (GLUE first), then the kind tasks (NER, SQuAD,
+    SQuAD2, RACE, SWAG)."""
+    return list(dict.fromkeys(spec.name for spec in _REGISTRY.values())) + kind_task_names()
 
 
-def get_task(name: str, data_dir: str | Path | None = None) -> TaskSpec:
+def is_kind_task(task: object) -> bool:
+    """Whether ``task`` is of a kind beyond classification (:mod:`.kinds`: token, span, choice)."""
+    return getattr(task, "kind", None) in KINDS
+
+
+def get_task(name: str, data_dir: str | Path | None = None) -> TaskSpec | KindTask:
     """The task called ``name`` (case-insensitive; ``-``/``_`` ignored; aliases accepted).
 
-    Looked up in order: registered tasks; ``name`` as the path of a task file; a task file (see
-    :data:`TASK_FILE_NAMES`) in ``data_dir`` whose ``name`` matches. Anything else is a
-    :class:`TaskError` listing the known tasks.
+    Looked up in order: registered tasks; the kind tasks (:func:`~.kinds.get_kind_task`: NER, SQuAD,
+    SQuAD2, RACE, SWAG); ``name`` as the path of a task file; a task file (see :data:`TASK_FILE_NAMES`)
+    in ``data_dir`` whose ``name`` matches. Anything else is a :class:`TaskError` listing the known tasks.
     """
     spec = _REGISTRY.get(_key(name))
     if spec is not None:
         return spec
+    kind = get_kind_task(name)
+    if kind is not None:
+        return kind
     if Path(name).suffix in (".yaml", ".yml", ".json") and Path(name).is_file():
         return load_task_file(name)
     task_file = find_task_file(data_dir) if data_dir is not None else None
