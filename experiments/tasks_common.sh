@@ -144,28 +144,8 @@ task_main() {
   )
 
   local cmd=()
-  if ((gpus == 0 && nnodes == 1)); then
-    cmd=("${PYTHON:-python3}" -m DeBERTa.apps.train)
-  elif ((nnodes == 1)); then
-    # --standalone: a private rendezvous on a free port, so two jobs on one machine do not collide.
-    cmd=("${TORCHRUN:-torchrun}" --standalone --nproc_per_node "$gpus" -m DeBERTa.apps.train)
-  else
-    [[ -n ${NODE_RANK:-} ]] || glue_die "NNODES=$nnodes needs NODE_RANK (0 to $((nnodes - 1)), different on every node)"
-    if ! glue_is_uint "$NODE_RANK" || ((NODE_RANK >= nnodes)); then
-      glue_die "NODE_RANK must be 0 to $((nnodes - 1)) (got '$NODE_RANK')"
-    fi
-    local endpoint=${RDZV_ENDPOINT:-}
-    if [[ -z $endpoint ]]; then
-      [[ -n ${MASTER_ADDR:-} ]] || glue_die "NNODES=$nnodes needs MASTER_ADDR (the host of node 0) or RDZV_ENDPOINT (HOST:PORT)"
-      endpoint=$MASTER_ADDR:${MASTER_PORT:-29500}
-    fi
-    cmd=("${TORCHRUN:-torchrun}" --nproc_per_node "$((gpus > 0 ? gpus : 1))" --nnodes "$nnodes"
-      --node_rank "$NODE_RANK" --rdzv_endpoint "$endpoint")
-    if [[ -n ${RDZV_BACKEND:-} ]]; then
-      cmd+=(--rdzv_backend "$RDZV_BACKEND" --rdzv_id "${RDZV_ID:-deberta-$TASK-$model-seed$seed}")
-    fi
-    cmd+=(-m DeBERTa.apps.train)
-  fi
+  glue_launch_command "$gpus" "$nnodes" "deberta-$TASK-$model-seed$seed"
+  cmd=("${GLUE_COMMAND[@]}")
   cmd+=(--config "$recipe_file" "${extra_args[@]}")
 
   if ((dry_run)); then

@@ -113,6 +113,37 @@ glue_quote() {
   echo "${quoted% }"
 }
 
+# glue_launch_command GPUS NNODES RDZV_ID: the command that starts the training app into the array GLUE_COMMAND:
+# one process (no GPU, one node), torchrun on one node, or torchrun across NNODES nodes (NODE_RANK, and
+# RDZV_ENDPOINT or MASTER_ADDR[:MASTER_PORT]); RDZV_ID names the job for a rendezvous backend. The GLUE and
+# the other task kinds' scripts share it.
+glue_launch_command() {
+  local gpus=$1 nnodes=$2 rdzv_id=$3
+  GLUE_COMMAND=()
+  if ((gpus == 0 && nnodes == 1)); then
+    GLUE_COMMAND=("${PYTHON:-python3}" -m DeBERTa.apps.train)
+  elif ((nnodes == 1)); then
+    # --standalone: a private rendezvous on a free port, so two jobs on one machine do not collide.
+    GLUE_COMMAND=("${TORCHRUN:-torchrun}" --standalone --nproc_per_node "$gpus" -m DeBERTa.apps.train)
+  else
+    [[ -n ${NODE_RANK:-} ]] || glue_die "NNODES=$nnodes needs NODE_RANK (0 to $((nnodes - 1)), different on every node)"
+    if ! glue_is_uint "$NODE_RANK" || ((NODE_RANK >= nnodes)); then
+      glue_die "NODE_RANK must be 0 to $((nnodes - 1)) (got '$NODE_RANK')"
+    fi
+    local endpoint=${RDZV_ENDPOINT:-}
+    if [[ -z $endpoint ]]; then
+      [[ -n ${MASTER_ADDR:-} ]] || glue_die "NNODES=$nnodes needs MASTER_ADDR (the host of node 0) or RDZV_ENDPOINT (HOST:PORT)"
+      endpoint=$MASTER_ADDR:${MASTER_PORT:-29500}
+    fi
+    GLUE_COMMAND=("${TORCHRUN:-torchrun}" --nproc_per_node "$((gpus > 0 ? gpus : 1))" --nnodes "$nnodes"
+      --node_rank "$NODE_RANK" --rdzv_endpoint "$endpoint")
+    if [[ -n ${RDZV_BACKEND:-} ]]; then
+      GLUE_COMMAND+=(--rdzv_backend "$RDZV_BACKEND" --rdzv_id "${RDZV_ID:-$rdzv_id}")
+    fi
+    GLUE_COMMAND+=(-m DeBERTa.apps.train)
+  fi
+}
+
 glue_main() {
   local dry_run=0
   while (($#)); do
@@ -191,28 +222,8 @@ glue_main() {
   )
 
   local cmd=()
-  if ((gpus == 0 && nnodes == 1)); then
-    cmd=("${PYTHON:-python3}" -m DeBERTa.apps.train)
-  elif ((nnodes == 1)); then
-    # --standalone: a private rendezvous on a free port, so two jobs on one machine do not collide.
-    cmd=("${TORCHRUN:-torchrun}" --standalone --nproc_per_node "$gpus" -m DeBERTa.apps.train)
-  else
-    [[ -n ${NODE_RANK:-} ]] || glue_die "NNODES=$nnodes needs NODE_RANK (0 to $((nnodes - 1)), different on every node)"
-    if ! glue_is_uint "$NODE_RANK" || ((NODE_RANK >= nnodes)); then
-      glue_die "NODE_RANK must be 0 to $((nnodes - 1)) (got '$NODE_RANK')"
-    fi
-    local endpoint=${RDZV_ENDPOINT:-}
-    if [[ -z $endpoint ]]; then
-      [[ -n ${MASTER_ADDR:-} ]] || glue_die "NNODES=$nnodes needs MASTER_ADDR (the host of node 0) or RDZV_ENDPOINT (HOST:PORT)"
-      endpoint=$MASTER_ADDR:${MASTER_PORT:-29500}
-    fi
-    cmd=("${TORCHRUN:-torchrun}" --nproc_per_node "$((gpus > 0 ? gpus : 1))" --nnodes "$nnodes"
-      --node_rank "$NODE_RANK" --rdzv_endpoint "$endpoint")
-    if [[ -n ${RDZV_BACKEND:-} ]]; then
-      cmd+=(--rdzv_backend "$RDZV_BACKEND" --rdzv_id "${RDZV_ID:-deberta-$TASK-$size-seed$seed}")
-    fi
-    cmd+=(-m DeBERTa.apps.train)
-  fi
+  glue_launch_command "$gpus" "$nnodes" "deberta-$TASK-$size-seed$seed"
+  cmd=("${GLUE_COMMAND[@]}")
   cmd+=(--config "$recipe_file" "${extra_args[@]}")
 
   if ((dry_run)); then
