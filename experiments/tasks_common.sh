@@ -98,71 +98,10 @@ task_main() {
   local seed=${SEED:-1234}
   glue_is_uint "$seed" || glue_die "SEED must be a non-negative integer (got '$seed')"
   local data_root=${DATA_DIR:-/data}
-  local task_data=$data_root/$TASK
-  local output_dir=${OUTPUT_DIR:-$data_root/runs/$TASK-$model-seed$seed}
-  local init_model=${INIT_MODEL:-$model${INIT_SUFFIX:-}}
-
-  local gpus=${NUM_GPUS:-$(glue_visible_gpus)}
-  glue_is_uint "$gpus" || glue_die "NUM_GPUS must be a non-negative integer (got '$gpus')"
-  local fp16=${FP16:-$((gpus > 0 ? 1 : 0))}
-  case "$fp16" in 1|true) fp16=true ;; 0|false) fp16=false ;; *) glue_die "FP16 must be 1 or 0 (got '$fp16')" ;; esac
-  # DUMP_INTERVAL becomes a YAML number: digits only (at most 9, no overflow), at least 1.
-  local dump_interval=${DUMP_INTERVAL:-}
-  if [[ -n $dump_interval ]] && { [[ ! $dump_interval =~ ^[0-9]{1,9}$ ]] || ((10#$dump_interval < 1)); }; then
-    glue_die "DUMP_INTERVAL must be a positive integer (got $(printf '%q' "$dump_interval"))"
-  fi
-  glue_check_text "DATA_DIR" "$task_data"
-  glue_check_text "OUTPUT_DIR" "$output_dir"
-  glue_check_text "INIT_MODEL" "$init_model"
-  local nnodes=${NNODES:-1}
-  if ! glue_is_uint "$nnodes" || ((nnodes < 1)); then glue_die "NNODES must be a positive integer (got '$nnodes')"; fi
-
-  local recipe_file=$output_dir/recipe.yaml
-  local yaml
-  yaml=$(
-    echo "# $TASK $model: the recipe of $(basename "$0")"
-    echo "task_name: $(glue_yaml_string "$TASK")"
-    echo "do_train: true"
-    echo "do_eval: true"
-    echo "do_predict: true"
-    echo "data_dir: $(glue_yaml_string "$task_data")"
-    echo "output_dir: $(glue_yaml_string "$output_dir")"
-    echo "init_model: $(glue_yaml_string "$init_model")"
-    echo "max_seq_len: $max_seq_len"
-    echo "num_train_epochs: $(glue_yaml_number "$epochs")"
-    echo "learning_rate: $(glue_yaml_number "$learning_rate")"
-    echo "train_batch_size: $batch"
-    echo "eval_batch_size: 128"
-    echo "predict_batch_size: 128"
-    echo "warmup: $(glue_yaml_number "$warmup")"
-    echo "cls_drop_out: $(glue_yaml_number "$cls_drop_out")"
-    if [[ -n ${EXTRA_OPTIONS:-} ]]; then printf '%s\n' "$EXTRA_OPTIONS"; fi
-    echo "fp16: $fp16"
-    echo "seed: $seed"
-    echo "tag: $(glue_yaml_string "$TASK-$model")"
-    if [[ -n $dump_interval ]]; then echo "dump_interval: $((10#$dump_interval))"; fi
-  )
-
-  local cmd=()
-  glue_launch_command "$gpus" "$nnodes" "deberta-$TASK-$model-seed$seed"
-  cmd=("${GLUE_COMMAND[@]}")
-  cmd+=(--config "$recipe_file" "${extra_args[@]}")
-
-  if ((dry_run)); then
-    echo "# $recipe_file"
-    echo "$yaml"
-    echo "# command"
-    glue_quote "${cmd[@]}"
-    return 0
-  fi
-
-  [[ -d $task_data ]] || glue_die "no $TASK data in $task_data; ${DATA_HINT:-see the README} (or set DATA_DIR)"
-  mkdir -p "$output_dir" || glue_die "cannot create the run folder $output_dir"
-  if ! { printf '%s\n' "$yaml" >"$recipe_file.tmp" && mv "$recipe_file.tmp" "$recipe_file"; }; then
-    glue_die "cannot write $recipe_file"
-  fi
-  echo "$(basename "$0"): $(glue_quote "${cmd[@]}")" >&2
-  exec "${cmd[@]}"
+  glue_run_recipe "$dry_run" "$model" "$model" "$seed" "$data_root/$TASK" \
+    "${OUTPUT_DIR:-$data_root/runs/$TASK-$model-seed$seed}" "${INIT_MODEL:-$model${INIT_SUFFIX:-}}" "INIT_MODEL" \
+    "the recipe of $(basename "$0")" "${DATA_HINT:-see the README} (or set DATA_DIR)" \
+    "$max_seq_len" "$epochs" "$learning_rate" "$batch" "$warmup" "$cls_drop_out" "${extra_args[@]}"
 }
 
 # ----- downloads ------------------------------------------------------------------------------------------

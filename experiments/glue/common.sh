@@ -172,12 +172,26 @@ glue_main() {
   local seed=${SEED:-1234}
   glue_is_uint "$seed" || glue_die "SEED must be a non-negative integer (got '$seed')"
   local data_root=${DATA_DIR:-/data}
-  local task_data=$data_root/glue_tasks/$TASK
-  local output_dir=${OUTPUT_DIR:-$data_root/runs/$TASK-$size-seed$seed}
-
   local init_model=$size
   if [[ $FROM_MNLI == 1 ]]; then init_model=${MNLI_MODEL:-${size}_mnli}; fi
-  init_model=${INIT_MODEL:-$init_model}
+  glue_run_recipe "$dry_run" "$model" "$size" "$seed" "$data_root/glue_tasks/$TASK" \
+    "${OUTPUT_DIR:-$data_root/runs/$TASK-$size-seed$seed}" "${INIT_MODEL:-$init_model}" "INIT_MODEL/MNLI_MODEL" \
+    "the published DeBERTa recipe, written by $(basename "$0")" \
+    "get it with ./download_data.sh $data_root $TASK (or set DATA_DIR to the folder holding glue_tasks/)" \
+    "$max_seq_len" "$epochs" "$learning_rate" "$batch" "$warmup" "$cls_drop_out" "${extra_args[@]}"
+}
+
+# glue_run_recipe DRY_RUN MODEL RUN_NAME SEED TASK_DATA OUTPUT_DIR INIT_MODEL INIT_VARIABLE HEADER DATA_HINT
+#                 MAX_SEQ_LEN EPOCHS LEARNING_RATE BATCH WARMUP CLS_DROP_OUT [trainer options ...]
+# The part every task script shares (GLUE's and the other tasks'): check the environment's settings, write
+# the recipe as recipe.yaml into the run folder and start the training app on it (or print both: DRY_RUN 1).
+# EXTRA_OPTIONS, when set, adds "key: value" lines to the recipe.
+glue_run_recipe() {
+  local dry_run=$1 model=$2 run_name=$3 seed=$4 task_data=$5 output_dir=$6 init_model=$7 init_variable=$8
+  local header=$9 data_hint=${10} max_seq_len=${11} epochs=${12} learning_rate=${13} batch=${14} warmup=${15}
+  local cls_drop_out=${16}
+  shift 16
+  local extra_args=("$@")
 
   local gpus=${NUM_GPUS:-$(glue_visible_gpus)}
   glue_is_uint "$gpus" || glue_die "NUM_GPUS must be a non-negative integer (got '$gpus')"
@@ -191,7 +205,7 @@ glue_main() {
   fi
   glue_check_text "DATA_DIR" "$task_data"
   glue_check_text "OUTPUT_DIR" "$output_dir"
-  glue_check_text "INIT_MODEL/MNLI_MODEL" "$init_model"
+  glue_check_text "$init_variable" "$init_model"
 
   local nnodes=${NNODES:-1}
   if ! glue_is_uint "$nnodes" || ((nnodes < 1)); then glue_die "NNODES must be a positive integer (got '$nnodes')"; fi
@@ -199,7 +213,7 @@ glue_main() {
   local recipe_file=$output_dir/recipe.yaml
   local yaml
   yaml=$(
-    echo "# $TASK $model: the published DeBERTa recipe, written by $(basename "$0")"
+    echo "# $TASK $model: $header"
     echo "task_name: $(glue_yaml_string "$TASK")"
     echo "do_train: true"
     echo "do_eval: true"
@@ -213,8 +227,9 @@ glue_main() {
     echo "train_batch_size: $batch"
     echo "eval_batch_size: 128"
     echo "predict_batch_size: 128"
-    echo "warmup: $warmup"
+    echo "warmup: $(glue_yaml_number "$warmup")"
     echo "cls_drop_out: $(glue_yaml_number "$cls_drop_out")"
+    if [[ -n ${EXTRA_OPTIONS:-} ]]; then printf '%s\n' "$EXTRA_OPTIONS"; fi
     echo "fp16: $fp16"
     echo "seed: $seed"
     echo "tag: $(glue_yaml_string "$TASK-$model")"
@@ -222,7 +237,7 @@ glue_main() {
   )
 
   local cmd=()
-  glue_launch_command "$gpus" "$nnodes" "deberta-$TASK-$size-seed$seed"
+  glue_launch_command "$gpus" "$nnodes" "deberta-$TASK-$run_name-seed$seed"
   cmd=("${GLUE_COMMAND[@]}")
   cmd+=(--config "$recipe_file" "${extra_args[@]}")
 
@@ -234,8 +249,7 @@ glue_main() {
     return 0
   fi
 
-  [[ -d $task_data ]] || glue_die "no $TASK data in $task_data; get it with ./download_data.sh $data_root $TASK \
-(or set DATA_DIR to the folder holding glue_tasks/)"
+  [[ -d $task_data ]] || glue_die "no $TASK data in $task_data; $data_hint"
   mkdir -p "$output_dir" || glue_die "cannot create the run folder $output_dir"
   if ! { printf '%s\n' "$yaml" >"$recipe_file.tmp" && mv "$recipe_file.tmp" "$recipe_file"; }; then
     glue_die "cannot write $recipe_file"
