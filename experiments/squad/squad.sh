@@ -2,19 +2,8 @@
 # SQuAD 1.1 (88k training questions): exact match and F1 of the official evaluation script.
 # ./squad.sh --help explains the options and environment.
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=../tasks_common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../tasks_common.sh"
+# shellcheck source-path=SCRIPTDIR source=recipes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/recipes.sh"
 
 TASK=SQuAD
-RECIPES=(
-  # model max_seq_len epochs learning_rate batch warmup cls_drop_out
-  "base  384 3 2e-5 32 0.1 0"
-  "large 384 3 1e-5 32 0.1 0"
-)
-EXTRA_OPTIONS="doc_stride: 128
-max_query_length: 64
-max_answer_length: 30"
-RECIPE_NOTE="Source: no DeBERTa SQuAD script was published (the paper gives search ranges only); these are the
-usual SQuAD settings (384 tokens, stride 128) with rates in the paper's ranges. Not checked to reproduce it."
-DATA_HINT="get it with ./download_data.sh"
 task_main "$@"
