@@ -178,14 +178,7 @@ class SPMTokenizer(TokenizerBase):
         self.mask_id = self._add_symbol(MASK)
         for token in special_tokens or ():
             self.add_special_token(token)
-        # The original's names for the same tables.
-        self.vocab = self.indices
-        self.ids_to_tokens = self.symbols
-        self.pad_token_id = self.indices[PAD]
-        self.cls_token_id = self.indices[CLS]
-        self.sep_token_id = self.indices[SEP]
-        self.unk_token_id = self.indices[UNK]
-        self.mask_token_id = self.mask_id
+        self._name_tables()
         self._blank: dict[str, bool] = {}
         self._fingerprint: str | None = None
 

@@ -506,9 +506,20 @@ class TokenizerBase:
     sep_token_id: int
     unk_token_id: int
     mask_token_id: int
+    mask_id: int
     symbols: list[str]  # id -> token
     indices: dict[str, int]  # token -> id
     special_tokens: list[str]  # tokens that decode skips
+
+    def _name_tables(self) -> None:
+        """Set the original's names for the tables (``vocab``, ``ids_to_tokens``) and the special ids."""
+        self.vocab = self.indices
+        self.ids_to_tokens = self.symbols
+        self.pad_token_id = self.indices[PAD]
+        self.cls_token_id = self.indices[CLS]
+        self.sep_token_id = self.indices[SEP]
+        self.unk_token_id = self.indices[UNK]
+        self.mask_token_id = self.mask_id
 
     @property
     def pad_id(self) -> int:
@@ -777,15 +788,7 @@ class GPT2Tokenizer(TokenizerBase):
         self.special_tokens: list[str] = [MASK, SEP, PAD, UNK, CLS]
         for token in itertools.chain(vocabulary.added_tokens, special_tokens or ()):
             self.add_special_token(token)
-        # The original's names for the same tables.
-        self.vocab = self.indices
-        self.ids_to_tokens = self.symbols
-
-        self.pad_token_id = self.indices[PAD]
-        self.cls_token_id = self.indices[CLS]
-        self.sep_token_id = self.indices[SEP]
-        self.unk_token_id = self.indices[UNK]
-        self.mask_token_id = self.mask_id
+        self._name_tables()
 
         # GPT-2 id -> DeBERTa id, [UNK] for GPT-2 pieces the vocabulary left out (a corpus-only build).
         self._gpt2_to_id = [self.unk_token_id] * (max(self._encoder.values()) + 1)
