@@ -5,8 +5,9 @@ Every entry point is ``sys.exit(cli.run(main_body, argv))`` or uses the pieces:
 * :class:`OneLineErrorParser`: argparse whose usage errors raise a :class:`~DeBERTa.deberta.DeBERTaError`
   (one line, ending in ``(see --help)``) instead of printing the usage and exiting;
 * :func:`configure_logging`: the package's log on stderr (INFO on rank 0, warnings elsewhere);
-* :func:`run`: calls the body, prints ``error: …`` for a :class:`~DeBERTa.deberta.DeBERTaError` (exit 2) and
-  ``interrupted`` for Ctrl-C (exit 130); anything else is a bug and keeps its traceback.
+* :func:`run`: calls the body, prints ``error: …`` for a :class:`~DeBERTa.deberta.DeBERTaError` or an ``OSError``
+  (the file system refused: the path and why; exit 2) and ``interrupted`` for Ctrl-C (exit 130); anything
+  else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def error_line(err: BaseException, where: str = "") -> str:
     return f"error: {where}{message}"
 
 
+def os_error_message(err: OSError) -> str:
+    """What the file system refused, on which path: ``cannot write /x/y: Permission denied``."""
+    reason = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{' → '.join(paths)}: {reason}" if paths else reason
+
+
 def run(body: Callable[[list[str]], int | None], argv: Sequence[str] | None = None, *,
         where: Callable[[], str] = lambda: "") -> int:
     """Run ``body(argv)`` (default ``sys.argv[1:]``); returns its status (0 for None), 2 after a one-line error,
@@ -75,6 +83,9 @@ def run(body: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
         status = body(argv)
     except DeBERTaError as err:
         print(error_line(err, where()), file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as err:  # the file system said no (a read-only folder, a path below a file, a full disk)
+        print(error_line(os_error_message(err), where()), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

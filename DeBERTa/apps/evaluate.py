@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(args_list)
         if args.na_prob is not None and args.kind != "squad":
             raise cli.UsageError("--na-prob applies to squad only (see --help)")
+        if not math.isfinite(args.na_prob_thresh):
+            raise cli.UsageError(f"--na-prob-thresh {args.na_prob_thresh} is not a finite number (see --help)")
         if args.kind == "squad":
             result = evaluate_squad(args.gold, args.predictions, args.na_prob, args.na_prob_thresh)
         elif args.kind == "conll":

@@ -233,6 +233,9 @@ def _label_fields(config_file: Path | None, num_labels: int) -> dict[str, Any]:
     if config_file is not None:
         source = json.loads(config_file.read_text(encoding="utf-8"))
     id2label = source.get("id2label")
+    if id2label is not None and not _is_label_map(id2label):
+        raise ExportError(f"{config_file}: id2label must map the class ids \"0\" … \"n-1\" to names, not "
+                          f"{json.dumps(id2label)[:80]}")
     if not (isinstance(id2label, dict) and len(id2label) == num_labels):
         id2label = {str(i): f"LABEL_{i}" for i in range(num_labels)}
         source = {}  # the task and problem type of a label set that is not this one would mislead
@@ -244,6 +247,14 @@ def _label_fields(config_file: Path | None, num_labels: int) -> dict[str, Any]:
     }
     fields.update({k: source[k] for k in _LABEL_FIELDS if source.get(k) is not None})
     return fields
+
+
+def _is_label_map(id2label: Any) -> bool:
+    """Whether ``id2label`` is what transformers writes: {"0": name, "1": name, ...}, every id once."""
+    if not isinstance(id2label, dict) or not all(isinstance(v, str) for v in id2label.values()):
+        return False
+    ids = [int(k) if isinstance(k, str) and k.isascii() and k.isdigit() else -1 for k in id2label]
+    return sorted(ids) == list(range(len(ids)))
 
 
 def _check_loadable_vocabulary(tokenizer: GPT2Tokenizer) -> None:
@@ -374,6 +385,10 @@ def export_hf(
     head = choose_head(state, task_head)
     _check_transformers_fit(config, head)
     tensors = _hf_tensors(state, config, head, DTYPES[dtype])
+    hf_config = {**config.to_hf_dict(), "architectures": [architecture(config, head)], "dtype": dtype}
+    if head in (CLASSIFICATION, TOKENS):
+        _, config_file = pretrained.find_files(checkpoint)
+        hf_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
     tokenizer = load_tokenizer(vocab, checkpoint, option="--vocab")
     if tokenizer.vocab_size > config.vocab_size:
         raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
@@ -382,10 +397,6 @@ def export_hf(
     if byte_level:
         _check_loadable_vocabulary(tokenizer)
 
-    hf_config = {**config.to_hf_dict(), "architectures": [architecture(config, head)], "dtype": dtype}
-    if head in (CLASSIFICATION, TOKENS):
-        _, config_file = pretrained.find_files(checkpoint)
-        hf_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
     if head == MASKED_LM and not config.position_biased_input:
         logger.warning("transformers' DebertaForMaskedLM has no enhanced mask decoder: its masked-LM scores "
                        "for this model differ from DeBERTa's (the encoder outputs agree)")

@@ -2,6 +2,7 @@
 
 from .config import ConfigError, ModelConfig
 from .errors import DeBERTaError
+from .extras import MissingExtraError
 from .heads import (
     ContextPooler,
     EnhancedMaskDecoder,
@@ -14,6 +15,7 @@ from .heads import (
     SequenceClassificationModel,
     TokenClassificationModel,
 )
+from .hub import CachedFileError, DownloadError, FileNotOnHub
 from .model import DeBERTa
 from .pretrained import CheckpointError, load_model_state
 from .spm_tokenizer import SPMTokenizer, build_spm_vocab
@@ -24,6 +26,7 @@ from .tokenizer import (
     GPT2Tokenizer,
     TextEncoding,
     TokenizerError,
+    TokenizerInputError,
     build_vocab,
     gpt2_bpe_files,
     load_vocabulary,
@@ -39,16 +42,21 @@ __all__ = [
     "TextEncoding",
     "Tokenizer",
     "TokenizerError",
+    "TokenizerInputError",
     "build_spm_vocab",
     "build_vocab",
     "gpt2_bpe_files",
     "load_tokenizer",
     "load_vocabulary",
+    "CachedFileError",
     "CheckpointError",
     "ConfigError",
     "ContextPooler",
     "DeBERTa",
     "DeBERTaError",
+    "DownloadError",
+    "FileNotOnHub",
+    "MissingExtraError",
     "EnhancedMaskDecoder",
     "HeadOutput",
     "MaskedLanguageModel",

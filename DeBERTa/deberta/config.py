@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class ModelConfig:
     """v2/v3: width of one attention head when given explicitly; heads × width must equal ``hidden_size``."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         if isinstance(self.pos_att_type, str):
             self.pos_att_type = parse_pos_att_type(self.pos_att_type)
         unknown = [t for t in self.pos_att_type if t not in POSITION_TERMS]
@@ -174,6 +176,41 @@ class ModelConfig:
         if self.pooler_hidden_size is None:
             self.pooler_hidden_size = self.hidden_size
 
+    def _check_types(self) -> None:
+        """Each field holds its annotated type and a value a network can have: a config file with a string, a
+        list or null where a number belongs is one line naming the key, not a TypeError deep inside torch."""
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), str(field.type)
+            if kind == "tuple[str, ...]":
+                ok = isinstance(value, str) or (isinstance(value, tuple | list) and all(isinstance(v, str)
+                                                                                       for v in value))
+                expected = "a list of names or a string such as 'c2p|p2c'"
+            else:
+                optional = kind.endswith(" | None")
+                base = kind.removesuffix(" | None")
+                ok = (value is None and optional) or _is_type(value, base)
+                expected = f"{'an' if base == 'int' else 'a'} {_TYPE_WORDS[base]}" + (" or null" if optional else "")
+            if not ok:
+                raise ConfigError(f"config key {field.name}: {value!r} is not {expected}"[:300])
+        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
+                    "max_position_embeddings", "conv_groups", "embedding_size", "pooler_hidden_size",
+                    "attention_head_size"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"config key {key}: {getattr(self, key)} must be at least 1")
+        for key in ("type_vocab_size", "conv_kernel_size"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key {key}: {getattr(self, key)} must not be negative")
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "pooler_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"config key {key}: {getattr(self, key)} is not a probability in [0, 1)")
+        if not (math.isfinite(self.initializer_range) and self.initializer_range >= 0):
+            raise ConfigError(f"config key initializer_range: {self.initializer_range} must be a finite number ≥ 0")
+        if not (math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
+            raise ConfigError(f"config key layer_norm_eps: {self.layer_norm_eps} must be a finite number > 0")
+        if not -self.vocab_size <= self.padding_idx < self.vocab_size:
+            raise ConfigError(f"config key padding_idx: {self.padding_idx} is not an id of the vocabulary of "
+                              f"{self.vocab_size}")
+
     # ----- derived values -------------------------------------------------------------------------
     @property
     def head_size(self) -> int:
@@ -199,6 +236,49 @@ class ModelConfig:
         """P, half the rows of the relative-position table: ``position_buckets`` when set, else k."""
         return self.position_buckets if self.position_buckets > 0 else self.relative_span
 
+    def parameter_count(self) -> int:
+        """Parameters of the encoder this config describes (:class:`~DeBERTa.deberta.DeBERTa`), counted from the
+        fields alone; a head adds little beside it (a pooler, a classifier, an LM transform of H²)."""
+        hidden, inner = self.hidden_size, self.intermediate_size
+        width = self.embedding_size or hidden
+        linear = hidden * hidden + hidden  # an H → H projection with its bias
+        norm = 2 * hidden
+        embeddings = self.vocab_size * width + norm
+        embeddings += self.max_position_embeddings * width if self.position_biased_input else 0
+        embeddings += self.type_vocab_size * width + (width * hidden if self.embedding_size else 0)
+        if self.is_v2:
+            attention = 3 * linear
+            if self.relative_attention and not self.share_att_key:
+                attention += linear * len(self.pos_att_type)
+        else:  # the fused in_proj (no bias) with separate q and v biases
+            attention = 3 * hidden * hidden + 2 * hidden
+            if self.relative_attention:
+                attention += hidden * hidden * ("c2p" in self.pos_att_type) + linear * ("p2c" in self.pos_att_type)
+        layer = attention + linear + norm + (hidden * inner + inner) + (inner * hidden + hidden) + norm
+        encoder = self.num_hidden_layers * layer
+        encoder += 2 * self.position_table_span * hidden if self.relative_attention else 0
+        encoder += norm if self.norm_rel_ebd == "layer_norm" else 0
+        if self.conv_kernel_size:
+            encoder += hidden * (hidden // self.conv_groups) * self.conv_kernel_size + hidden + norm
+        return embeddings + encoder
+
+    def estimated_bytes(self, bytes_per_parameter: int = 4) -> int:
+        """Memory the encoder's parameters take (float32 by default); training needs a few times this
+        (gradients, the optimizer's moments, activations)."""
+        return self.parameter_count() * bytes_per_parameter
+
+    def check_fits_in_memory(self, available: int | None = None, what: str = "the model") -> None:
+        """A :class:`ConfigError` (one line, the estimate and the limit) when the parameters alone would not
+        fit in ``available`` bytes (default: the memory available now, :func:`available_memory`), before
+        anything is allocated; nothing when the available memory cannot be told."""
+        available = available_memory() if available is None else available
+        needed = self.estimated_bytes()
+        if available is not None and needed > available:
+            raise ConfigError(
+                f"{what} needs about {_gib(needed)} for its float32 parameters alone ({self.parameter_count():,} "
+                f"parameters: hidden_size {self.hidden_size}, {self.num_hidden_layers} layers, vocab_size "
+                f"{self.vocab_size}) but only {_gib(available)} of memory is available")
+
     # ----- presets --------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:
@@ -215,6 +295,8 @@ class ModelConfig:
         The family is ``model_type`` when the file names it; the original release's files do not, and
         there a v2/v3 key that is set (``position_buckets``, ``share_att_key``, ...) means v2/v3.
         """
+        if not isinstance(data, dict):
+            raise ConfigError(f"a model config is a JSON object of keys and values, not a {type(data).__name__}")
         model_type = data.get("model_type")
         if model_type is None:
             v2_keys = [k for k, off in _V2_ONLY_DEFAULTS.items() if data.get(k, off) not in (off, None)]
@@ -243,7 +325,7 @@ class ModelConfig:
         unknown = sorted(k for k in data if k not in names and k not in _HF_BOOKKEEPING_KEYS)
         if unknown:
             raise ConfigError(f"unknown DeBERTa config keys: {', '.join(unknown)}")
-        if isinstance(data.get("pos_att_type"), list):
+        if isinstance(data.get("pos_att_type"), list) and all(isinstance(t, str) for t in data["pos_att_type"]):
             data["pos_att_type"] = tuple(t.strip().lower() for t in data["pos_att_type"])
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -254,7 +336,15 @@ class ModelConfig:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
-        return cls.from_dict(data)
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (bad byte at offset {err.start}); a config is a JSON file") \
+                from None
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read it ({err.strerror or type(err).__name__})") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     def _file_fields(self) -> dict[str, Any]:
         """The fields a file holds: a v1 config leaves out the v2/v3 fields (a v1 file stays as it was)."""
@@ -294,6 +384,42 @@ class ModelConfig:
             raise ConfigError(f"unknown config layout {layout!r} (original or hf)")
         data = self.to_original_dict() if layout == "original" else self.to_hf_dict()
         Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+_TYPE_WORDS = {"int": "integer", "float": "number", "bool": "boolean (true or false)", "str": "string"}
+
+
+def _is_type(value: object, kind: str) -> bool:
+    """Whether a config value is of the field type ``kind`` (a bool is no number here, an int is a float)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, int | float)
+    return isinstance(value, str)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux ``MemAvailable``, else psutil's), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # optional: not a dependency
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.0f} MiB"
 
 
 # Defaults of a v2/v3 file where they differ from the v1 ones (Hugging Face's DebertaV2Config).

@@ -145,11 +145,26 @@ def canonical_state(raw: dict[str, torch.Tensor], source: str = "checkpoint") ->
         name = target.replace("{i}", index.group(1)) if "{i}" in target else target
         if name in state:
             raise CheckpointError(f"{source}: two keys map to {name!r} (one of them is {key!r})")
+        check_values(tensor, key, source)
         state[name] = tensor
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise CheckpointError(f"{source}: keys that are not part of a DeBERTa model: {shown}")
     return state
+
+
+def check_values(tensor: object, key: str, source: str = "checkpoint") -> None:
+    """A :class:`CheckpointError` naming ``key`` unless ``tensor`` is a floating tensor of finite values: every
+    tensor the key table keeps is a floating parameter, so an integer one (int32 weights) was written wrong
+    and NaN or inf would only surface as a NaN loss many steps later."""
+    if not isinstance(tensor, torch.Tensor):
+        raise CheckpointError(f"{source}: {key} is a {type(tensor).__name__}, not a tensor")
+    if not tensor.is_floating_point():
+        raise CheckpointError(f"{source}: {key} holds {str(tensor.dtype).removeprefix('torch.')} values; a DeBERTa "
+                              f"parameter is floating point (float32, float16 or bfloat16)")
+    if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise CheckpointError(f"{source}: {key} holds {bad} NaN or infinite value(s) of {tensor.numel()}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,7 +179,7 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 
     if hub.canonical_name(str(name_or_path)) is None:
         known = ", ".join(hub.MODELS)
-        raise CheckpointError(f"{name_or_path!r} is neither a local path nor a known model name ({known})")
+        raise CheckpointError(f"{str(name_or_path)!r} is neither a local path nor a known model name ({known})")
     return hub.fetch_model(str(name_or_path))
 
 
@@ -173,14 +188,25 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # noqa: BLE001 -- SafetensorError (truncated, garbage header), OSError, ...
+            raise CheckpointError(f"{path}: not a readable safetensors file ({_first_line(err)})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # an unsafe pickle or a broken file: explain, don't dump the unpickler
-        raise CheckpointError(f"{path}: not a readable weights file ({type(err).__name__}: {err})") from None
+        raise CheckpointError(f"{path}: not a readable weights file ({type(err).__name__}: {_first_line(err)})") \
+            from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a mapping of tensor names to tensors")
     return state
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def find_files(path: Path) -> tuple[Path, Path | None]:
@@ -207,12 +233,15 @@ def load_model_state(
     if config_file is not None:
         try:
             checkpoint_config = ModelConfig.from_json_file(config_file)
-        except ConfigError as err:
-            raise CheckpointError(f"{config_file}: {err}") from None
+        except ConfigError as err:  # its message names the file
+            raise CheckpointError(str(err)) from None
     elif config is not None:
         checkpoint_config = config
     else:
         raise CheckpointError(f"{weights}: no config file beside it ({' or '.join(CONFIG_FILES)}) and none given")
+    # Before reading the weights: a config of a model too large for this machine is one line, not minutes of
+    # swapping and the kernel's OOM killer.
+    checkpoint_config.check_fits_in_memory(what=str(config_file or weights))
     return canonical_state(read_weights(weights), str(weights)), checkpoint_config
 
 

@@ -17,11 +17,15 @@ class ModelConfigError(DeBERTaError):
 def read_model_config(name_or_file: str) -> deberta.ModelConfig:
     """--model_config: a preset name (tiny, small, base, large, …) or a JSON file in either layout."""
     if name_or_file in PRESETS:
-        return deberta.ModelConfig.preset(name_or_file)
-    if not Path(name_or_file).is_file():
+        config = deberta.ModelConfig.preset(name_or_file)
+    elif not Path(name_or_file).is_file():
         known = ", ".join(PRESETS)
         raise ModelConfigError(f"--model_config {name_or_file}: neither a JSON file nor a preset ({known})")
-    return deberta.ModelConfig.from_json_file(name_or_file)
+    else:
+        config = deberta.ModelConfig.from_json_file(name_or_file)
+    # Before a model is built: a size this machine cannot hold is one line, not an allocation of tens of GB.
+    config.check_fits_in_memory(what=f"--model_config {name_or_file}")
+    return config
 
 
 def override_config(checkpoint: deberta.ModelConfig, name_or_file: str) -> deberta.ModelConfig:

@@ -18,7 +18,7 @@ The head scores each option; the prediction is the best-scored one (softmax over
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +42,8 @@ from .kinds import (
     encode_texts,
     find_split_file,
     pad_stack,
+    read_json_file,
+    read_text_file,
     register_kind_task,
 )
 
@@ -74,12 +76,7 @@ class ChoiceExample:
 
 
 def _race_file(path: Path, part: str) -> list[ChoiceExample]:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: not valid JSON: {err.msg} at column {err.colno}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
+    content = read_json_file(path)
     if not isinstance(content, dict):
         raise DataError(f"{path}: expected a JSON object with article, questions, options, answers")
     for key in ("article", "questions", "options", "answers"):
@@ -128,7 +125,8 @@ def read_swag(path: str | Path) -> list[ChoiceExample]:
     path = Path(path)
     examples: list[ChoiceExample] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
+        # Decoded whole first: a byte that is not UTF-8 is then named by line and column.
+        with io.StringIO(read_text_file(path), newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -156,12 +154,8 @@ def read_swag(path: str | Path) -> list[ChoiceExample]:
                 examples.append(ChoiceExample(guid, row[column["sent1"]], row[column["sent2"]],
                                               tuple(row[column[f"ending{k}"]] for k in range(4)), label))
                 start = reader.line_num + 1
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
     except csv.Error as err:
         raise DataError(f"{path}: malformed CSV: {err}") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read it: {err.strerror}") from None
     if not examples:
         raise DataError(f"{path}: no rows")
     return examples

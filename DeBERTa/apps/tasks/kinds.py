@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "TextEncoding",
     "attention_mask",
     "build_head",
+    "check_json_escapes",
     "check_max_seq_len",
     "encode_texts",
     "evaluate_split",
@@ -55,6 +57,7 @@ __all__ = [
     "kind_task_names",
     "pad_stack",
     "read_json_file",
+    "read_text_file",
     "register_kind_task",
     "scalar_metrics",
 ]
@@ -186,17 +189,52 @@ def find_split_file(data_dir: str | Path, task: str, split: str, candidates: Seq
     raise DataError(f"task {task} split {split}: no {' or '.join(candidates)} in {data_dir} (it holds: {holds})")
 
 
-def read_json_file(path: Path) -> Any:
-    """A JSON file's content; a one-line :class:`DataError` naming the file (and line) if it is not JSON."""
+def read_text_file(path: Path) -> str:
+    """A data file's text (UTF-8, a BOM dropped); a one-line :class:`DataError` naming ``file:line`` and the
+    column of the first byte that is not UTF-8, or why the file cannot be read."""
     try:
-        with path.open(encoding="utf-8-sig") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: not valid JSON: {err.msg} at column {err.colno}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
+        data = path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot read it: {err.strerror}") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line, line_start = data.count(b"\n", 0, err.start) + 1, data.rfind(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (bad byte at column {err.start - line_start + 1})") from None
+
+
+# A \uXXXX escape of half a surrogate pair without its other half: JSON allows it, a tokenizer cannot take the
+# lone surrogate it decodes to. The escape must start with an odd number of backslashes (\\ud800 is text).
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"(?<!\\)(?:\\\\)*\\u([dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\)(?:\\\\)*(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def check_json_escapes(text: str, path: Path, first_line: int = 1) -> None:
+    """A one-line :class:`DataError` naming ``file:line`` when the JSON ``text`` holds an escaped lone surrogate
+    (``"\\ud800"``): it parses, but is not Unicode text a tokenizer can take."""
+    if "\\u" not in text:
+        return
+    match = _LONE_SURROGATE_ESCAPE.search(text)
+    if match:
+        line = first_line + text.count("\n", 0, match.start())
+        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        raise DataError(f"{path}:{line}: \\u{(match.group(1) or match.group(2)).upper()} at column {column} is half "
+                        f"of a surrogate pair, not valid Unicode text (write the character itself)")
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file's content; a one-line :class:`DataError` naming the file and line if it is not UTF-8 JSON
+    of valid Unicode text."""
+    text = read_text_file(path)
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: not valid JSON: {err.msg} at column {err.colno}") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    check_json_escapes(text, path)
+    return content
 
 
 class KindTask(Protocol):
