@@ -65,3 +65,31 @@ def test_errors_are_one_line(vocab: Path, tmp_path: Path, capsys: pytest.Capture
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and message in err[-1], err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_windows_of_a_corpus_in_several_shards(vocab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    from DeBERTa.training.data import corpus as corpora
+    from DeBERTa.training.data.corpus import CorpusWindows, prepare_corpus
+
+    monkeypatch.setattr(corpora, "DOCUMENTS_PER_BATCH", 1)  # a shard may end after any document
+
+    tokenizer = GPT2Tokenizer(vocab)
+    documents = [" ".join(TEXT[i % 3] for i in range(n)) for n in (1, 5, 2, 9, 1, 3)]
+    (tmp_path / "text.txt").write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    folder = prepare_corpus([tmp_path / "text.txt"], tokenizer, tmp_path / "corpus", shard_tokens=20, progress=False)
+    corpus = Corpus.open(folder)
+    assert len(corpus.index["shards"]) > 2
+    windows = CorpusWindows(corpus, 10, tokenizer.cls_token_id, tokenizer.sep_token_id)
+    # Each document cut into bodies of 8 ids, in order, whichever shard holds it.
+    expected = []
+    for document in documents:
+        ids = tokenizer.encode(document).input_ids[1:-1]
+        expected += [[tokenizer.cls_token_id, *ids[i : i + 8], tokenizer.sep_token_id] for i in range(0, len(ids), 8)]
+    assert [windows[i]["input_ids"].tolist() for i in range(len(windows))] == expected
+    assert (windows.starts.nbytes + windows.lengths.nbytes) / len(windows) == 6  # what grows with the corpus
+    copy = pickle.loads(pickle.dumps(windows))  # a DataLoader worker opens its own files
+    assert copy._files == {} and copy[len(copy) - 1]["input_ids"].tolist() == expected[-1]
+    with pytest.raises(IndexError):
+        windows[len(windows)]

@@ -110,6 +110,8 @@ def test_pretrain_learns_and_writes_a_loadable_model_folder(vocab_file: Path, tm
     tensors = load_file(str(model_dir / "model.safetensors"))
     assert "lm_predictions.lm_head.dense.weight" in tensors and "lm_predictions.lm_head.bias" in tensors
     assert "deberta.embeddings.position_embeddings.weight" in tensors
+    config = json.loads((model_dir / "config.json").read_text())
+    assert (config["model_type"], config["architectures"]) == ("deberta", ["DebertaForMaskedLM"])
     vocab_size = tensors["deberta.embeddings.word_embeddings.weight"].shape[0]
     assert vocab_size == GPT2Tokenizer(model_dir).vocab_size < 100  # sized to the vocabulary
 
@@ -289,3 +291,61 @@ def test_continuing_from_exported_discriminator_and_generator(vocab_file: Path, 
         assert saved.keys() == state.keys(), name
         for key in saved:
             torch.testing.assert_close(state[key], saved[key], rtol=0, atol=1e-6, msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("objective", ["mlm", "rtd"])
+def test_v3_masked_lm_folders_name_the_v2_class_and_load_in_transformers(objective: str, vocab_file: Path,
+                                                                         corpus_file: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForMaskedLM
+
+    out = tmp_path / objective
+    pretrain.pretrain(small_run(vocab_file, corpus_file, out, objective=objective, model_config="v3-tiny",
+                                max_steps=1), progress=False)
+    folder = out / "export" / ("model" if objective == "mlm" else "generator")
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["model_type"], config["architectures"]) == ("deberta-v2", ["DebertaV2ForMaskedLM"])
+    theirs, info = AutoModelForMaskedLM.from_pretrained(folder, output_loading_info=True)
+    assert type(theirs).__name__ == "DebertaV2ForMaskedLM"
+    assert not info["missing_keys"]
+    # transformers has no enhanced mask decoder: only the absolute position table it feeds is left over.
+    assert set(info["unexpected_keys"]) <= {"deberta.embeddings.position_embeddings.weight"}
+    saved = load_file(str(folder / "model.safetensors"))
+    state = theirs.state_dict()
+    for key in ("lm_predictions.lm_head.dense.weight", "lm_predictions.lm_head.bias",
+                "deberta.encoder.layer.0.attention.self.query_proj.weight"):
+        assert torch.equal(state[key], saved[key]), key
+    # The encoders agree (the masked-LM scores do not: transformers has no enhanced mask decoder).
+    ours = deberta.MaskedLanguageModel(pre_trained=str(folder)).eval()
+    ids = torch.randint(4, ours.config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs.eval().deberta(input_ids=ids, attention_mask=mask).last_hidden_state,
+                                   ours.deberta(ids, mask)[-1], atol=1e-5, rtol=1e-4)
+
+
+def test_both_apps_share_the_training_settings_flags_and_help() -> None:
+    from DeBERTa.apps import options
+    from DeBERTa.training.engine import LoopOptions, TrainingSettings
+
+    settings = {spec.name: spec.default for spec in dataclasses.fields(TrainingSettings)}
+    # The fine-tuning options carry every setting with the same default; the pre-training options inherit them.
+    assert {name: options.FIELDS[name].default for name in settings} == settings
+    assert issubclass(pretrain.PretrainOptions, TrainingSettings)
+    finetune, pre = options.build_parser(), pretrain.build_parser()
+    for name in settings:
+        ours = next(a for a in pre._actions if a.dest == name)
+        theirs = next(a for a in finetune._actions if a.dest == name)
+        assert ours.option_strings == theirs.option_strings, name
+        assert ours.help.split(" (default: ")[0] == theirs.help.split(" (default: ")[0], name
+    opts = pretrain.parse_args(["--corpus", __file__, "--output_dir", "o", "--model_config", "tiny", "--fp16",
+                                "--learning_rate", "2e-4", "--log_interval", "5"])
+    loop = LoopOptions.of(opts, dump_every_epoch=False)
+    assert (loop.fp16, loop.learning_rate, loop.log_interval, loop.num_train_epochs) == (True, 2e-4, 5, 1.0)
+    # config.yaml keeps the keys existing run folders have (in --help's order: own options, then the shared ones).
+    assert list(opts.to_record()) == [
+        "corpus", "output_dir", "objective", "tokenizer", "vocab_path", "vocab_type", "model_config",
+        "generator_config", "init_model", "init_generator", "max_seq_len", "mask_prob", "whole_word_mask",
+        "rtd_lambda", "embedding_sharing", "resume", "accept_changed_data", "tag", "export_checkpoint",
+        "train_batch_size", "accumulative_update", "learning_rate", "lr_schedule", "num_train_epochs", "max_steps",
+        "warmup", "weight_decay", "epsilon", "adam_beta1", "adam_beta2", "max_grad_norm", "fp16", "bf16",
+        "loss_scale", "scale_steps", "seed", "workers", "dump_interval", "keep_checkpoints", "log_interval"]

@@ -50,7 +50,15 @@ from DeBERTa.training import checkpoints
 from DeBERTa.training.checkpoints import cpu_tensors
 from DeBERTa.training.data import corpus as corpora
 from DeBERTa.training.data.samplers import TrainBatchSampler, batch_split
-from DeBERTa.training.engine import Engine, Evaluation, LoopOptions, StepOutput, TrainData, check_data_fingerprint
+from DeBERTa.training.engine import (
+    Engine,
+    Evaluation,
+    LoopOptions,
+    StepOutput,
+    TrainData,
+    TrainingSettings,
+    check_data_fingerprint,
+)
 from DeBERTa.training.models import read_model_config
 from DeBERTa.training.pretraining import (
     EMBEDDING_SHARING,
@@ -76,6 +84,7 @@ from DeBERTa.training.rng import derived_seed, seed_everything
 from . import cli
 from .data import collate
 from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first, shutdown
+from .export import ENCODER, MASKED_LM, architecture
 from .models import load_tokenizer, resolve_source
 from .options import FIELDS, convert, parse_bool
 
@@ -92,10 +101,11 @@ class PretrainError(DeBERTaError):
     """A bad option, corpus or model/vocabulary combination."""
 
 
-@dataclasses.dataclass
-class PretrainOptions:
-    """The options of one run (``config.yaml`` holds exactly these). Options shared with the fine-tuning app
-    have its names, spellings and help (see :mod:`DeBERTa.apps.options`)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PretrainOptions(TrainingSettings):
+    """The options of one run (``config.yaml`` holds exactly these): this app's own, and the
+    :class:`~DeBERTa.training.engine.TrainingSettings` it shares with the fine-tuning app (its names,
+    spellings and help, see :mod:`DeBERTa.apps.options`)."""
 
     corpus: list[str]
     """A prepared corpus folder, or plain UTF-8 text files (documents separated by blank lines)."""
@@ -118,22 +128,6 @@ class PretrainOptions:
     init_generator: str | None = None
     """RTD: continue from this generator."""
     max_seq_len: int = 128
-    train_batch_size: int = 32
-    accumulative_update: int = 1
-    learning_rate: float = 5e-4
-    lr_schedule: str = "warmup_linear"
-    num_train_epochs: float = 1.0
-    max_steps: int | None = None
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    epsilon: float = 1e-6
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    max_grad_norm: float = 1.0
-    fp16: bool = False
-    bf16: bool = False
-    loss_scale: float = 256.0
-    scale_steps: int = 1000
     mask_prob: float = 0.15
     """Share of each window's tokens chosen for prediction."""
     whole_word_mask: bool = False
@@ -142,16 +136,20 @@ class PretrainOptions:
     """RTD: weight of the discriminator's loss."""
     embedding_sharing: str = "gdes"
     """RTD: gdes (gradient-disentangled), es (shared), nes (separate)."""
-    seed: int = 1234
-    workers: int = 0
     resume: str = "auto"
     accept_changed_data: bool = False
-    dump_interval: int = 10000
-    keep_checkpoints: int = 1
-    log_interval: int = 20
     tag: str = "pretrain"
     export_checkpoint: str | None = None
     """Write the export folders of this checkpoint of the run (its step-N folder) into export/step-N and stop."""
+    # Pre-training's defaults of shared settings (their help is the fine-tuning app's).
+    learning_rate: float = 5e-4
+    num_train_epochs: float = 1.0
+    log_interval: int = 20
+
+    def to_record(self) -> dict[str, Any]:
+        """The options as ``config.yaml`` holds them."""
+        values = dataclasses.asdict(self)
+        return {name: values[name] for name in option_names()}
 
     def training_record(self) -> dict[str, Any]:
         """What decides what training computes: ``--resume auto`` continues only a run with these unchanged."""
@@ -160,6 +158,14 @@ class PretrainOptions:
                  "max_steps", "warmup", "weight_decay", "mask_prob", "whole_word_mask", "rtd_lambda",
                  "embedding_sharing", "seed", "fp16", "bf16")
         return {name: getattr(self, name) for name in names}
+
+
+def option_names() -> list[str]:
+    """The options in the order of ``--help`` and ``config.yaml``: this app's own (corpus, models, objective)
+    first, then the :class:`~DeBERTa.training.engine.TrainingSettings` shared with the fine-tuning app."""
+    common = {spec.name for spec in dataclasses.fields(TrainingSettings)}
+    names = [spec.name for spec in dataclasses.fields(PretrainOptions)]
+    return [n for n in names if n not in common] + [n for n in names if n in common]
 
 
 _OWN_CHOICES = {"objective": OBJECTIVES, "embedding_sharing": EMBEDDING_SHARING, "vocab_type": ("auto", "gpt2", "spm")}
@@ -187,8 +193,7 @@ def build_parser() -> cli.OneLineErrorParser:
                                     argument_default=None)
     docs = _field_docs()
     defaults = PretrainOptions(corpus=[], output_dir="")
-    for spec in dataclasses.fields(PretrainOptions):
-        name = spec.name
+    for name in option_names():
         default = getattr(defaults, name)
         if name == "corpus":
             parser.add_argument("--corpus", nargs="+", required=True, metavar="DIR|FILE", help=docs[name])
@@ -402,7 +407,7 @@ class PretrainJob:
         self.masker = Masker(self.tokenizer.mask_token_id, torch.tensor(specials), replacement_ids(self.tokenizer),
                              opts.seed, opts.mask_prob, word_starts(self.tokenizer) if opts.whole_word_mask else None)
         self.records = RunRecords(self.output_dir, enabled=env.is_main)
-        loop = dataclasses.replace(LoopOptions.of(opts), dump_every_epoch=False)
+        loop = LoopOptions.of(opts, dump_every_epoch=False)
         self.engine = Engine(self.model, loop, env, self.device, self.output_dir, self.records)
         self.sampler = TrainBatchSampler(len(self.windows), opts.train_batch_size, seed=opts.seed, rank=env.rank,
                                          world_size=env.world_size, accumulation_steps=opts.accumulative_update)
@@ -491,9 +496,9 @@ class PretrainJob:
     def checkpoint_config(self) -> dict[str, Any]:
         """``config.json`` of a checkpoint: the encoder's config (RTD: the discriminator's; its weights file holds
         ``generator.*``, ``discriminator.*`` and ``embedding_delta``: export it for a model folder)."""
-        config = self._encoder_config().to_hf_dict()
-        architecture = "DebertaForMaskedLM" if self.opts.objective == "mlm" else "DebertaReplacedTokenDetection"
-        return {**config, "architectures": [architecture]}
+        if self.opts.objective == "mlm":
+            return hf_config(self._encoder_config(), MASKED_LM)
+        return {**self._encoder_config().to_hf_dict(), "architectures": ["DebertaReplacedTokenDetection"]}
 
     def training_record(self) -> dict[str, Any]:
         return self.opts.training_record()
@@ -516,7 +521,7 @@ class PretrainJob:
         manifest = run_manifest(self.argv, opts.seed, opts.tag, self.env.world_size)
         manifest["corpus"] = {"folder": str(self.corpus.folder), "tokens": self.corpus.index["tokens"],
                               "windows": len(self.windows)}
-        self.records.start(dataclasses.asdict(opts), manifest, mode, resume_step=state["step"] if state else 0)
+        self.records.start(opts.to_record(), manifest, mode, resume_step=state["step"] if state else 0)
         try:
             logger.info("pre-training on %d windows of %d tokens (%s): %d updates of %d, warm-up %d, %d parameters",
                         len(self.windows), opts.max_seq_len, self.corpus.folder, self.engine.total_updates,
@@ -546,6 +551,13 @@ def _load_tokenizer(name_or_path: str | None, source: Path | None, vocab_type: s
 # ------------------------------------------------------------------------------------------------------
 # Export
 # ------------------------------------------------------------------------------------------------------
+def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:
+    """``config.json`` of an exported folder: Hugging Face's layout, naming transformers' class of ``head`` for the
+    model's family (``DebertaV2…`` for v2/v3; the discriminator exports as an encoder: transformers has no RTD
+    head class)."""
+    return {**config.to_hf_dict(), "architectures": [architecture(config, head)]}
+
+
 def _write_model_folder(folder: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any], tokenizer: Any) -> None:
     """A Hugging Face-layout model folder; ``model.safetensors`` last, so it marks completion."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -570,15 +582,13 @@ def export(model: nn.Module, tokenizer: Any, folder: Path) -> list[Path]:
     """``folder/model`` (MLM), or ``folder/discriminator`` and ``folder/generator`` (RTD); returns them."""
     if isinstance(model, ReplacedTokenDetection):
         disc, gen = folder / "discriminator", folder / "generator"
-        config = model.discriminator.config.to_hf_dict()
-        encoder = "DebertaV2Model" if config.get("model_type") == "deberta-v2" else "DebertaModel"
-        _write_model_folder(disc, model.discriminator_state(), {**config, "architectures": [encoder]}, tokenizer)
+        _write_model_folder(disc, model.discriminator_state(),
+                            hf_config(model.discriminator.config, ENCODER), tokenizer)
         _write_model_folder(gen, dict(model.generator.state_dict()),
-                            {**model.generator.config.to_hf_dict(), "architectures": ["DebertaForMaskedLM"]}, tokenizer)
+                            hf_config(model.generator.config, MASKED_LM), tokenizer)
         return [disc, gen]
     target = folder / "model"
-    _write_model_folder(target, dict(model.state_dict()),
-                        {**model.config.to_hf_dict(), "architectures": ["DebertaForMaskedLM"]}, tokenizer)
+    _write_model_folder(target, dict(model.state_dict()), hf_config(model.config, MASKED_LM), tokenizer)
     return [target]
 
 

@@ -62,24 +62,26 @@ class TrainingError(DeBERTaError):
     """Training cannot go on (a loss that is not finite)."""
 
 
-@dataclass(frozen=True)
-class LoopOptions:
-    """The options of the loop; both apps' options carry them under these names (:meth:`of` picks them)."""
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    """The training settings both apps share, under the fine-tuning app's option names and flags: optimisation,
+    schedule, precision, checkpoints and logs. The pre-training app's options inherit them (overriding a few
+    defaults); the fine-tuning app's carry the same names, and :meth:`LoopOptions.of` picks them from either."""
 
-    train_batch_size: int
+    train_batch_size: int = 32
     """Global batch in examples: over ranks and accumulation steps."""
-    learning_rate: float
-    """Peak learning rate of AdamW."""
     accumulative_update: int = 1
     """Micro-steps whose gradients make one update."""
+    learning_rate: float = 5e-5
+    """Peak learning rate of AdamW."""
     lr_schedule: str = "warmup_linear"
     """Rate after warm-up: one of :data:`~DeBERTa.training.optim.LR_SCHEDULES`."""
-    warmup: float = 0.1
-    """Warm-up updates when >= 1, else a proportion of all updates."""
+    num_train_epochs: float = 3.0
+    """Passes over the training data."""
     max_steps: int | None = None
     """Total updates; replaces ``num_train_epochs`` when given."""
-    num_train_epochs: float = 1.0
-    """Passes over the training data."""
+    warmup: float = 0.1
+    """Warm-up updates when >= 1, else a proportion of all updates."""
     weight_decay: float = 0.01
     """AdamW weight decay (not on biases and LayerNorm parameters)."""
     epsilon: float = 1e-6
@@ -98,24 +100,32 @@ class LoopOptions:
     """fp16: the initial loss scale."""
     scale_steps: int = 1000
     """fp16: updates without overflow before the loss scale doubles."""
-    dump_interval: int = 10000
-    """Evaluate and checkpoint every this many updates (and at the end of every epoch)."""
-    log_interval: int = 50
-    """Log the training loss every this many updates."""
-    dump_every_epoch: bool = True
-    """Also evaluate and checkpoint at the end of every epoch (fine-tuning); pre-training on a small corpus
-    passes over it many times and checkpoints by ``dump_interval`` only."""
-    keep_checkpoints: int = 1
-    """Newest checkpoints kept (the best is kept as well)."""
     seed: int = 1234
     """Seed of initialisation, dropout and data order."""
     workers: int = 0
     """Data-loading worker processes per rank."""
+    dump_interval: int = 10000
+    """Evaluate and checkpoint every this many updates (and at the end of every epoch when the loop's
+    ``dump_every_epoch``)."""
+    keep_checkpoints: int = 1
+    """Newest checkpoints kept (the best is kept as well)."""
+    log_interval: int = 50
+    """Log the training loss every this many updates."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopOptions(TrainingSettings):
+    """The options of the loop: the shared :class:`TrainingSettings` and how this run uses them."""
+
+    dump_every_epoch: bool = True
+    """Also evaluate and checkpoint at the end of every epoch (fine-tuning); pre-training on a small corpus
+    passes over it many times and checkpoints by ``dump_interval`` only."""
 
     @classmethod
-    def of(cls, opts: Any) -> LoopOptions:
-        """The loop options among an app's options (an object with these attributes)."""
-        return cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)})
+    def of(cls, opts: Any, **overrides: Any) -> LoopOptions:
+        """The loop options among an app's options (an object with the :class:`TrainingSettings` attributes)."""
+        names = [f.name for f in dataclasses.fields(TrainingSettings)]
+        return cls(**{name: getattr(opts, name) for name in names}, **overrides)
 
 
 @dataclass

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,15 +103,22 @@ else:
             "--train_batch_size", "32", "--max_steps", str(steps), "--warmup", "1", "--log_interval", str(steps),
             "--dump_interval", str(steps), "--output_dir", str(work / "run")]
     assert pretrain.main(args) == 0
-    tokens = steps * 32 * 128
+    corpus = json.loads((work / "run" / "run.json").read_text())["corpus"]
+    per_window = (corpus["tokens"] + 2 * corpus["windows"]) / corpus["windows"]  # ids, not padding
+    tokens = round(steps * 32 * per_window)
 seconds = time.perf_counter() - started
 rate = tokens / seconds
 if stage == "train":  # the loop's own rate (startup, corpus opening and export left out)
     record = json.loads((work / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    rate = record["examples_per_s"] * 128
+    rate = record["examples_per_s"] * per_window
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "tokens_per_s": rate, "tokens": tokens, "seconds": seconds}))
 """
+
+
+# One compute thread and one malloc arena: without them the peak RSS of the same run varies by about 10%
+# (each thread's arena grows with what it happened to allocate), which hides what the corpus size adds.
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
 
 
 def synthetic_corpus(path: Path, megabytes: float, seed: int = 0) -> Path:
@@ -126,10 +135,20 @@ def synthetic_corpus(path: Path, megabytes: float, seed: int = 0) -> Path:
     return path
 
 
-def measure_memory(small_mb: float, large_mb: float, steps: int) -> None:
+def measure_memory(small_mb: float, large_mb: float, steps: int, repeats: int, keep: bool) -> None:
+    work = Path(tempfile.mkdtemp(prefix="corpus-memory-"))
+    try:
+        _measure_memory(work, small_mb, large_mb, steps, repeats)
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:  # the generated corpora and their shards take about twice the corpus size
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure_memory(work: Path, small_mb: float, large_mb: float, steps: int, repeats: int) -> None:
     from DeBERTa.deberta.tokenizer import GPT2Tokenizer, build_vocab, gpt2_bpe_files
 
-    work = Path(tempfile.mkdtemp(prefix="corpus-memory-"))
     sample = synthetic_corpus(work / "sample.txt", 1)  # the vocabulary of the words the corpora use
     vocabulary = build_vocab([sample.read_text(encoding="utf-8")], *gpt2_bpe_files(), include_unseen=False)
     GPT2Tokenizer(vocabulary.save(work / "bpe_encoder.bin")).save_pretrained(work / "vocab")
@@ -137,13 +156,21 @@ def measure_memory(small_mb: float, large_mb: float, steps: int) -> None:
         folder = work / f"{megabytes:g}mb"
         folder.mkdir()
         (folder / "vocab").symlink_to(work / "vocab")
+        started = time.perf_counter()
         text = synthetic_corpus(folder / "corpus.txt", megabytes)
-        for stage in ("prepare", "train"):
+        print(f"{megabytes:g} MB: generated in {time.perf_counter() - started:.0f} s", flush=True)
+        for stage in ("prepare", *["train"] * repeats):
+            if stage == "train":
+                shutil.rmtree(folder / "run", ignore_errors=True)
             result = subprocess.run([sys.executable, "-c", CHILD, stage, str(text), str(folder), str(steps)],
-                                    capture_output=True, text=True, check=True)
+                                    capture_output=True, text=True, env=CHILD_ENV)
+            if result.returncode != 0:
+                raise SystemExit(f"{megabytes:g} MB {stage} failed:\n{result.stderr[-3000:]}")
             numbers = json.loads(result.stdout.strip().splitlines()[-1])
             print(f"{megabytes:g} MB {stage}: peak RSS {numbers['peak_rss_mb']:.0f} MB, "
-                  f"{numbers['tokens_per_s']:.0f} tokens/s ({numbers['tokens']} tokens in {numbers['seconds']:.0f} s)")
+                  f"{numbers['tokens_per_s']:.0f} tokens/s ({numbers['tokens']} tokens in {numbers['seconds']:.0f} s)",
+                  flush=True)
+        (folder / "corpus.txt").unlink()  # the shards are what training reads
 
 
 def main() -> None:
@@ -160,12 +187,14 @@ def main() -> None:
     memory.add_argument("--small_mb", type=float, default=5)
     memory.add_argument("--large_mb", type=float, default=500)
     memory.add_argument("--steps", type=int, default=20)
+    memory.add_argument("--repeats", type=int, default=2, help="training runs per corpus (its peak RSS is noisy)")
+    memory.add_argument("--keep", action="store_true", help="keep the generated corpora (default: deleted)")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if args.what == "squad":
         measure_squad(args.steps, args.max_seq_len, args.batch, args.width, args.layers, args.learning_rate)
     else:
-        measure_memory(args.small_mb, args.large_mb, args.steps)
+        measure_memory(args.small_mb, args.large_mb, args.steps, args.repeats, args.keep)
 
 
 if __name__ == "__main__":

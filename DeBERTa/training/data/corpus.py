@@ -16,12 +16,14 @@ longer than :data:`PIECE_CHARS` characters is tokenized piece by piece (cut at a
 ends at a document boundary once it holds ``shard_tokens``; the index is rewritten (atomically) after every
 shard, so an interrupted preparation continues after the last finished shard.
 
-:class:`Corpus` reads the shards (memory-mapped, opened lazily in each process, so DataLoader workers share
-the page cache); :class:`CorpusWindows` is the map-style dataset of training windows ``[CLS] body [SEP]``
-of at most ``max_seq_len`` ids: each document is cut into consecutive, non-overlapping bodies of
-``max_seq_len - 2`` ids, its last one shorter (a window never mixes documents, so a short document is one
-short window, padded in the batch). The window table costs 16 bytes per window (about 1/16 of the corpus
-at 128 tokens a window), read from the documents' ends at opening. Which window each rank reads is the
+:class:`Corpus` reads a prepared folder; :class:`CorpusWindows` is the map-style dataset of training windows
+``[CLS] body [SEP]`` of at most ``max_seq_len`` ids: each document is cut into consecutive, non-overlapping
+bodies of ``max_seq_len - 2`` ids, its last one shorter (a window never mixes documents, so a short document
+is one short window, padded in the batch). The window table costs 6 bytes per window (a uint32 start and a
+uint16 length: under 1/40 of the shards at 128 tokens a window), read from the documents' ends at opening.
+Each window is one read of its shard file (opened lazily in each process; DataLoader workers share the page
+cache): a memory map would also count in the process's RSS the pages around every window it touched (the
+kernel maps 64 KB around each fault), which grows with the corpus. Which window each rank reads is the
 :class:`~DeBERTa.training.data.samplers.TrainBatchSampler`'s: disjoint slices of the same global batches,
 deterministic for a seed.
 """
@@ -40,7 +42,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -359,6 +361,10 @@ class Corpus:
         shard = self.index["shards"][number]
         return np.memmap(self.folder / shard["file"], dtype=self.index["dtype"], mode="r", shape=(shard["tokens"],))
 
+    def open_shard(self, number: int) -> BinaryIO:
+        """Shard ``number``'s file, unbuffered: :class:`CorpusWindows` reads each window with one read."""
+        return open(self.folder / self.index["shards"][number]["file"], "rb", buffering=0)
+
 
 class CorpusWindows:
     """Training windows ``[CLS] body [SEP]`` of a corpus: a map-style dataset for the engine."""
@@ -369,36 +375,47 @@ class CorpusWindows:
         if corpus.index["tokens"] < self.body:
             raise CorpusError(f"the corpus {corpus.folder} holds {corpus.index['tokens']} tokens, less than one "
                               f"window of {self.body} (--max_seq_len {max_seq_len} less [CLS] and [SEP])")
-        shard_of, starts, ends = [], [], []
-        for number in range(len(corpus.index["shards"])):
+        # The table is sized once and filled shard by shard: what grows with the corpus is the table alone
+        # (6 bytes a window), the temporaries of one shard's documents are bounded by the shard size.
+        shards = range(len(corpus.index["shards"]))
+        counts = [int(self._windows_per_document(corpus.document_ends(n)).sum()) for n in shards]
+        self.shard_bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        largest_shard = max(shard["tokens"] for shard in corpus.index["shards"])
+        self.starts = np.empty(self.shard_bounds[-1], dtype=np.uint32 if largest_shard < 2**32 else np.int64)
+        self.lengths = np.empty(self.shard_bounds[-1], dtype=np.uint16 if self.body < 2**16 else np.uint32)
+        for number in shards:
             doc_ends = np.asarray(corpus.document_ends(number))
             doc_starts = np.concatenate([[0], doc_ends[:-1]])
-            count = -(-(doc_ends - doc_starts) // self.body)  # windows per document
+            count = self._windows_per_document(doc_ends)
             first = np.repeat(np.cumsum(count) - count, count)
             start = np.repeat(doc_starts, count) + self.body * (np.arange(int(count.sum())) - first)
-            starts.append(start)
-            ends.append(np.minimum(start + self.body, np.repeat(doc_ends, count)))
-            shard_of.append(np.full(len(start), number, dtype=np.int32))
-        self.shard_of = np.concatenate(shard_of)
-        self.starts = np.concatenate(starts).astype(np.int64)
-        self.ends = np.concatenate(ends).astype(np.int64)
-        self._shards: dict[int, np.ndarray] = {}
+            window = slice(self.shard_bounds[number], self.shard_bounds[number + 1])
+            self.starts[window] = start
+            self.lengths[window] = np.minimum(start + self.body, np.repeat(doc_ends, count)) - start
+        self.dtype = np.dtype(corpus.index["dtype"])
+        self._files: dict[int, BinaryIO] = {}  # opened on first use in each process
+
+    def _windows_per_document(self, doc_ends: np.ndarray) -> np.ndarray:
+        """Windows of each document of a shard, from the documents' ends."""
+        doc_ends = np.asarray(doc_ends)
+        return -(-np.diff(doc_ends, prepend=0) // self.body)
 
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __getstate__(self) -> dict[str, Any]:  # workers open their own maps
-        return {**self.__dict__, "_shards": {}}
+    def __getstate__(self) -> dict[str, Any]:  # workers open their own files
+        return {**self.__dict__, "_files": {}}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"window {index} of {len(self)}")
-        number = int(self.shard_of[index])
-        shard = self._shards.get(number)
-        if shard is None:
-            shard = self._shards[number] = self.corpus.shard(number)
-        start, end = int(self.starts[index]), int(self.ends[index])
-        ids = np.empty(end - start + 2, dtype=np.int64)
+        number = int(np.searchsorted(self.shard_bounds, index, side="right")) - 1
+        file = self._files.get(number)
+        if file is None:
+            file = self._files[number] = self.corpus.open_shard(number)
+        length = int(self.lengths[index])
+        file.seek(int(self.starts[index]) * self.dtype.itemsize)
+        ids = np.empty(length + 2, dtype=np.int64)
         ids[0], ids[-1] = self.cls_id, self.sep_id
-        ids[1:-1] = shard[start:end]
+        ids[1:-1] = np.frombuffer(file.read(length * self.dtype.itemsize), dtype=self.dtype)
         return {"index": index, "input_ids": ids, "type_ids": np.zeros(len(ids), dtype=np.int64)}
