@@ -450,6 +450,14 @@ def test_the_shipped_glue_recipe_runs_from_the_wheel(installed: Installed) -> No
     recipe = yaml.safe_load(result.stdout.split("\n# command\n")[0])
     assert recipe["init_model"] == "base" and recipe["task_name"] == "SST-2", recipe
     assert f"{installed.python} -m DeBERTa.apps.train" in result.stdout
+    # The demo finds that copy itself, with no checkout beside the venv.
+    probe = installed.run(installed.python, "-c", textwrap.dedent("""
+        from DeBERTa.apps import demo
+        from DeBERTa.apps.tasks import get_task
+        print(demo.glue_script(get_task("SST-2")))
+    """))
+    assert probe.returncode == 0, probe.stderr
+    assert Path(probe.stdout.strip()) == script, probe.stdout
 
 
 def test_the_offline_demo_runs_from_the_wheel(with_report_extra: Installed, tmp_path: Path) -> None:

@@ -29,8 +29,8 @@ pre-trained model are reused by a second run when their inputs are unchanged. Fi
 afresh: it is what the demo shows.
 
 **Real run** (any other ``--model``: an official model name): downloads GLUE with
-``experiments/glue/download_data.sh`` and runs the published recipe ``experiments/glue/<task>.sh``,
-then the report.
+``experiments/glue/download_data.sh`` and runs the published recipe ``experiments/glue/<task>.sh`` (the
+wheel ships them as ``DeBERTa/experiments/glue``), then the report.
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ DEMO_PRESETS = ("tiny", "small")
 DEMO_TASK = "SST-2"
 LABEL_NAMES = {label: name for name, label in demo_data.LABELS.items()}
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GLUE_SCRIPTS = REPO_ROOT / "experiments" / "glue"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# The wheel ships the recipes inside the package (DeBERTa/experiments/glue); a clone or an editable install
+# has them beside it. Found by path, not importlib.resources: an editable install cannot import them.
+_WHEEL_RECIPES = PACKAGE_ROOT / "experiments" / "glue"
+GLUE_SCRIPTS = _WHEEL_RECIPES if _WHEEL_RECIPES.is_dir() else PACKAGE_ROOT.parent / "experiments" / "glue"
 
 DEMO_TITLE = "DeBERTa demo: rotten-tomatoes review sentences in the SST-2 layout (not GLUE's SST-2 data)"
 MIN_MARGIN = 0.05
@@ -535,7 +538,7 @@ def glue_script(task: TaskSpec) -> Path:
     if not script.is_file():
         have = sorted(p.stem for p in GLUE_SCRIPTS.glob("*.sh") if p.stem not in ("common", "download_data"))
         where = f"{GLUE_SCRIPTS} has recipes for {', '.join(have)}" if have else f"{GLUE_SCRIPTS} is missing"
-        raise DemoError(f"no published recipe for {task.name}: {where} (run the demo from a clone of the repository)")
+        raise DemoError(f"no published recipe for {task.name}: {where} (the package ships them as DeBERTa/experiments/glue: reinstall it)")
     return script
 
 
