@@ -42,8 +42,9 @@ def test_offline_demo_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[st
     tokenizer = SPMTokenizer(out / "vocab")
     assert tokenizer.vocab_size == recipe.vocab_pieces + 1 and tokenizer.mask_id == recipe.vocab_pieces
     # Pre-training made a model folder, and one fine-tuning run started from it, one from scratch.
-    pretrained = out / "tiny-pretrained" / "export" / "model"  # the recipe's masked LM
+    pretrained = out / "tiny-pretrained" / "export" / "discriminator"  # the recipe's RTD discriminator
     assert (pretrained / "model.safetensors").is_file()
+    assert (out / "tiny-pretrained" / "export" / "generator" / "model.safetensors").is_file()
     scratch_dir, pretrained_dir = result.run_dirs
     assert scratch_dir == out / "runs" / "SST-2" / "scratch-seed-5"
     assert pretrained_dir == out / "runs" / "SST-2" / "pretrained-seed-5"
