@@ -212,9 +212,11 @@ def test_softmax_dropout_context_equals_its_three_operations_and_keeps_one_score
     torch.manual_seed(5)  # the same draws
     expected = Dropout(0.2).train()(torch.softmax(scores, -1, dtype=torch.float32)).to(dtype) @ v
     expected_grads = torch.autograd.grad((expected * weights).sum(), [scores, v])
-    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    # The same draws; dropout's scale multiplies the context instead of the probabilities: equal up to rounding.
+    tolerance = {"rtol": 1e-6, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 2e-2}
+    torch.testing.assert_close(got, expected, **tolerance)
     for a, b in zip(got_grads, expected_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, b, **tolerance)
 
 
 def test_training_with_dropout_keeps_one_score_sized_float_tensor_per_layer():

@@ -13,6 +13,11 @@ tensor of the scores' size and a product of every query with every table row.
   the products as a strided view (:func:`banded_products`). Inside ±position_buckets/2 consecutive
   diagonals are consecutive rows; beyond it several diagonals share a row, which the small δ → row
   table serves the same way. No index tensor of the scores' size, for either family.
+* Backward. Training takes the terms' gradients straight from the scores' gradient, skewed once into the
+  products' layout (:class:`DisentangledBias`), not back through the band's views; the scores are not
+  changed in place under autograd, and dropout's scale multiplies the (B, H, L, d) context, not the
+  probabilities (:class:`SoftmaxDropoutContext`). Passes over score-sized tensors that change nothing
+  (an all-zero padding bias, an all-ones query mask) are left out on the CPU.
 * Pieces. Inference goes through the batch a few sequences (or heads) at a time, so that no
   score-sized temporary leaves the cache (:func:`piece_shape`).
 * The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX2 or AVX-512, which takes kr and qr
@@ -196,6 +201,113 @@ def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch
     return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
 
 
+def skew(band: torch.Tensor, columns: int) -> torch.Tensor:
+    """The inverse of :func:`diagonal_band`: a new (..., R, columns) tensor whose band is ``band`` (..., R, width),
+    zero elsewhere.
+
+    One pass to copy the band in and zeros written only outside it (R of the ``columns`` entries of a row),
+    where autograd's backward of the band's views fills the products' size with zeros twice and copies twice.
+    """
+    *lead, rows, width = band.shape
+    products = torch.empty(*lead, rows, columns, dtype=band.dtype, device=band.device)
+    diagonal_band(products, width).copy_(band)
+    flat = products.flatten(-2)  # the band is rows of columns − 1 entries from entry R − 1 on (diagonal_band)
+    end = rows - 1 + rows * (columns - 1)
+    flat[..., : rows - 1].zero_()
+    flat[..., rows - 1 : end].unflatten(-1, (rows, columns - 1))[..., width:].zero_()
+    flat[..., end:].zero_()
+    return products
+
+
+def banded_products_backward(x: torch.Tensor, windows: torch.Tensor,
+                             grad_band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of :func:`banded_products` for the gradient of its band: (grad of x, grad of the windows).
+
+    x (B, H, R, d), windows (H, R/n, n + width, d), grad_band (B, H, R/n, n, width), any strides. The band's
+    gradient is skewed back into the products' layout (:func:`skew`), which the two products of the
+    backward take as they are: no gather, no index tensor. In the gradient's dtype (autocast's, in backward).
+    """
+    batch, _, size, _ = x.shape
+    blocks, columns = windows.shape[1], windows.shape[2]
+    dtype = grad_band.dtype
+    grad = skew(grad_band.permute(1, 2, 0, 3, 4), columns).flatten(2, 3)  # (H, R/n, B·n, n + width)
+    x_blocks = x.to(dtype).unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)
+    grad_windows = grad.transpose(-1, -2) @ x_blocks  # (H, R/n, n + width, d)
+    grad_x = (grad @ windows.to(dtype)).unflatten(2, (batch, -1))  # (H, R/n, B, n, d)
+    grad_x = grad_x.permute(2, 0, 1, 3, 4).reshape(x.shape)  # (B, H, R, d)
+    return grad_x.to(x.dtype), grad_windows.to(windows.dtype)
+
+
+def band_bias(q: torch.Tensor, k: torch.Tensor, kr: torch.Tensor | None, qr: torch.Tensor | None,
+              padding: torch.Tensor) -> torch.Tensor:
+    """c2p + p2c (scaled) + padding: (B, H, Lq, Lk), for queries q (B, H, Lq, d) and keys k (B, H, Lk, d).
+
+    kr, qr: the windows (H, blocks, rows, d) of :meth:`FastDisentangledAttention.window_rows`, None for a term
+    not used; ``padding`` (B, 1, 1 or Lq, Lk) from :func:`padding_bias`. Each term's products are taken against
+    its windows and read back as a band (:func:`banded_products`): no index tensor of the scores' size.
+    c2p's rows are queries; p2c's rows are keys, so its band is transposed into place. No gradient: see
+    :class:`DisentangledBias`.
+    """
+    batch, heads, query_size, _ = q.shape
+    key_size = k.shape[-2]
+    query_block = query_size if kr is None else query_size // kr.shape[1]  # m
+    key_block = key_size if qr is None else key_size // qr.shape[1]  # n
+    # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
+    # queries, p2c in blocks of n keys — and summed into one new tensor in place (the first term's copy
+    # transposes p2c's band into place); only one term's products are alive at a time.
+    terms = []
+    if qr is not None:  # rows are keys: (B, H, Lk/n, n, Lq) → (B, H, Lq/m, m, Lk/n, n) view
+        terms.append(lambda: banded_products(k, qr, query_size).permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block)))
+    if kr is not None:
+        terms.append(lambda: banded_products(q, kr, key_size).unflatten(-1, (-1, key_block)))
+    bias = terms[0]().clone(memory_format=torch.contiguous_format)
+    for term in terms[1:]:
+        bias.add_(term())
+    if not padding_is_zero(padding):
+        padding = padding.unflatten(-1, (-1, key_block))  # (B, 1, 1 or Lq, Lk/n, n)
+        padding = padding.unsqueeze(2) if padding.shape[2] == 1 else padding.unflatten(2, (-1, query_block))
+        bias.add_(padding)  # (B, 1, 1 or Lq/m, 1 or m, Lk/n, n)
+    return bias.view(batch, heads, query_size, key_size)
+
+
+def padding_is_zero(padding: torch.Tensor) -> bool:
+    """Whether a padding bias masks nothing, so that adding it (a pass over the scores' size) can be left out.
+
+    Asked on the CPU only, and not while compiled or exported (a branch on data): elsewhere the bias is
+    added anyway. (transformers drops an all-ones mask likewise.)
+    """
+    if padding.device.type != "cpu" or torch.compiler.is_compiling() or exporting():
+        return False
+    return not bool(padding.any())
+
+
+class DisentangledBias(torch.autograd.Function):
+    """:func:`band_bias` with a backward written for it: (B, H, Lq, Lk) from q, k, the windows of kr and qr, padding.
+
+    Autograd would take the bias's gradient back through the views of each band (a zero-filled copy of the
+    products per view). Here each term's gradient is the bias's gradient skewed into the products' layout
+    once (:func:`banded_products_backward`). The padding has no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, kr: torch.Tensor | None, qr: torch.Tensor | None,
+                padding: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(q, k, kr, qr)
+        return band_bias(q, k, kr, qr, padding)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        q, k, kr, qr = ctx.saved_tensors
+        grad_q = grad_k = grad_kr = grad_qr = None
+        if kr is not None and (ctx.needs_input_grad[0] or ctx.needs_input_grad[2]):
+            band = grad.unflatten(2, (kr.shape[1], -1))  # (B, H, Lq/m, m, Lk): rows are queries
+            grad_q, grad_kr = banded_products_backward(q, kr, band)
+        if qr is not None and (ctx.needs_input_grad[1] or ctx.needs_input_grad[3]):
+            band = grad.transpose(-1, -2).unflatten(2, (qr.shape[1], -1))  # (B, H, Lk/n, n, Lq): rows are keys
+            grad_k, grad_qr = banded_products_backward(k, qr, band)
+        return grad_q, grad_k, grad_kr, grad_qr, None
+
+
 # --------------------------------------------------------------------------------------------------
 # Masks
 # --------------------------------------------------------------------------------------------------
@@ -276,14 +388,25 @@ def autocast_key(device: torch.device) -> object:
 def project_heads(rows: torch.Tensor, linear: nn.Linear, heads: int, scale: float) -> torch.Tensor:
     """Rows (R, D) through ``linear``, split into heads and scaled: (H, R, d).
 
-    Each head's rows are made contiguous (one matrix product per head, not a transposed view of one
-    product): :func:`gather_windows` takes rows of them, 1.5–3× faster so (measured at base size).
+    One matrix product with the bias and the scale folded in, then each head's rows made contiguous (not
+    left a transposed view of the product): :func:`gather_windows` takes rows of them, 1.5–3× faster so
+    (measured at base size).
     """
-    weight = linear.weight.view(heads, -1, linear.in_features)  # (H, d, D)
-    projected = rows @ weight.transpose(1, 2)  # (H, R, d)
-    if linear.bias is not None:
-        projected = projected + linear.bias.view(heads, 1, -1)
-    return projected * scale
+    if linear.bias is None:
+        projected = (rows @ linear.weight.t()).mul_(scale)  # (R, H·d)
+    else:  # scale · bias + scale · rows · Wᵀ in one product
+        projected = torch.addmm(linear.bias, rows, linear.weight.t(), beta=scale, alpha=scale)  # (R, H·d)
+    return projected.unflatten(-1, (heads, -1)).transpose(0, 1).contiguous()  # (H, R, d)
+
+
+def kept(x: torch.Tensor, keep: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x where the bool mask ``keep`` is set, else 0, in one pass; ``out`` may be x itself.
+
+    (``x * keep`` would first copy the mask into x's dtype: ATen's CPU kernels do not mix dtypes.)
+    """
+    if torch.compiler.is_compiling():  # the compiler fuses it anyway, and takes no out=
+        return torch.where(keep, x, 0.0)
+    return torch.where(keep, x, x.new_zeros(()), out=out)
 
 
 class SoftmaxDropoutContext(torch.autograd.Function):
@@ -293,7 +416,9 @@ class SoftmaxDropoutContext(torch.autograd.Function):
     the dropped-out probabilities (for the product's): two float tensors of the scores' size, the
     largest of a training step. Here the dropped-out ones are made again in backward from the
     probabilities and the mask. Same random draws as :class:`~DeBERTa.deberta.model.Dropout`
-    (uniform numbers compared with p), so the same results.
+    (uniform numbers compared with p), so the same results up to rounding: dropout's scale 1 / (1 − p)
+    multiplies the (N, Lq, d) context and its gradient, not a tensor of the scores' size, which saves a
+    pass over the scores' size forward and two backward.
     """
 
     @staticmethod
@@ -303,16 +428,17 @@ class SoftmaxDropoutContext(torch.autograd.Function):
         keep = torch.rand(probs.shape, device=probs.device) >= p  # bool
         ctx.p, ctx.scores_dtype = p, scores.dtype
         ctx.save_for_backward(probs, keep, v)
-        return ((probs * keep).mul_(1 / (1 - p))).to(v.dtype) @ v
+        return (kept(probs, keep).to(v.dtype) @ v).mul_(1 / (1 - p))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         probs, keep, v = ctx.saved_tensors
-        scale = 1 / (1 - ctx.p)
-        dropped = (probs * keep).mul_(scale).to(v.dtype)  # made again: (N, Lq, Lk)
-        grad_v = dropped.transpose(-1, -2) @ grad.to(v.dtype)
+        grad = grad.to(v.dtype) * (1 / (1 - ctx.p))  # (N, Lq, d): the dropout's scale
+        dropped = kept(probs, keep).to(v.dtype)  # made again, unscaled: (N, Lq, Lk)
+        grad_v = dropped.transpose(-1, -2) @ grad
         del dropped
-        grad_probs = (grad.to(v.dtype) @ v.transpose(-1, -2)).to(probs.dtype).mul_(keep).mul_(scale)
+        grad_probs = (grad @ v.transpose(-1, -2)).to(probs.dtype)
+        grad_probs = kept(grad_probs, keep, out=grad_probs)
         if probs.device.type == "cpu" and ctx.scores_dtype != probs.dtype:
             # ATen's CPU kernel has no backward from float32 probabilities to half scores (CUDA's has).
             grad_scores = torch.ops.aten._softmax_backward_data(grad_probs, probs, -1, probs.dtype).to(ctx.scores_dtype)
@@ -387,12 +513,24 @@ class FastDisentangledAttention(nn.Module):
             context = self.attend(q, k, v, padding)  # (B, H, Lq, d)
         context = context.transpose(1, 2).flatten(2)  # (B, Lq, D)
         queries = query_mask(attention_mask)
-        if context.shape[1] == queries.shape[1]:
+        if context.shape[1] == queries.shape[1] and not self.every_query_attends(queries):
             # Queries that may attend to nothing (padding) get a zero context, as in the released XSoftmax
             # (their rows of probabilities are zero). Only when queries and keys share positions, which is
             # always the case in practice.
             context = context * queries[:, :, None].to(context.dtype)
         return context
+
+    @staticmethod
+    def every_query_attends(queries: torch.Tensor) -> bool:
+        """Whether the (B, Lq) query mask is all ones, so that multiplying the context by it changes nothing.
+
+        Asked on the CPU only, and not while compiled or exported (as :func:`padding_is_zero`): elsewhere
+        the multiplication runs anyway. Spares a pass over the context forward and backward for batches
+        without padding.
+        """
+        if queries.device.type != "cpu" or torch.compiler.is_compiling() or exporting():
+            return False
+        return bool(queries.all())
 
     def span(self, query_size: int, key_size: int) -> int:
         """S: the call uses rows P − S … P + S − 1 of the relative-position table.
@@ -431,7 +569,9 @@ class FastDisentangledAttention(nn.Module):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale)
         (batch, heads, query_size, _), key_size = q.shape, k.shape[-2]
         q, k_t = q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2)  # (B·H, Lq, d), (B·H, d, Lk)
-        if bias.shape == (batch, heads, query_size, key_size):  # a bias made for this call: the scores go into it
+        if bias.shape == (batch, heads, query_size, key_size) and not bias.requires_grad:
+            # A bias made for this call: the scores go into it. (With a gradient, not: changing a view of the
+            # bias in place makes autograd copy the scores' gradient three times.)
             scores = bias.view(batch * heads, query_size, key_size).baddbmm_(q, k_t, alpha=self.scale)
         else:  # (B·H, Lq or 1, Lk): baddbmm broadcasts
             scores = torch.baddbmm(bias.expand(batch, heads, -1, -1).flatten(0, 1), q, k_t, alpha=self.scale)
@@ -560,32 +700,13 @@ class FastDisentangledAttention(nn.Module):
         """c2p + p2c (scaled) + padding, for queries q (B, H, Lq, d) and keys k (B, H, Lk, d): (B, H, Lq, Lk).
 
         ``windows`` (H, blocks, rows, d) are the rows :meth:`window_rows` of kr and qr; ``padding``
-        (B, 1, 1 or Lq, Lk) from :func:`padding_bias`. Each term's products are taken against its
-        windows and read back as a band (:func:`banded_products`): no index tensor of the scores' size.
-        c2p's rows are queries; p2c's rows are keys, so its band is transposed into place.
+        (B, 1, 1 or Lq, Lk) from :func:`padding_bias`. :func:`band_bias`, through :class:`DisentangledBias`
+        where a gradient is wanted.
         """
-        batch, heads, query_size, _ = q.shape
-        key_size = k.shape[-2]
         kr, qr = windows
-        query_block = query_size if kr is None else query_size // kr.shape[1]  # m
-        key_block = key_size if qr is None else key_size // qr.shape[1]  # n
-        # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
-        # queries, p2c in blocks of n keys — and summed into one new tensor in place: no copy is kept for
-        # backward, no in-place change of a view makes autograd copy the gradient, and only one term's
-        # products are alive at a time (p2c's are freed before c2p's are made).
-        bias = None
-        if qr is not None:
-            p2c = banded_products(k, qr, query_size)  # (B, H, Lk/n, n, Lq): rows are keys
-            bias = p2c.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))  # (B, H, Lq/m, m, Lk/n, n) view
-            bias = bias.clone(memory_format=torch.contiguous_format)  # transposed into place
-            del p2c
-        if kr is not None:
-            c2p = banded_products(q, kr, key_size).unflatten(-1, (-1, key_block))  # (B, H, Lq/m, m, Lk/n, n) view
-            bias = c2p.clone(memory_format=torch.contiguous_format) if bias is None else bias.add_(c2p)
-        padding = padding.unflatten(-1, (-1, key_block))  # (B, 1, 1 or Lq, Lk/n, n)
-        padding = padding.unsqueeze(2) if padding.shape[2] == 1 else padding.unflatten(2, (-1, query_block))
-        bias.add_(padding)  # (B, 1, 1 or Lq/m, 1 or m, Lk/n, n)
-        return bias.view(batch, heads, query_size, key_size)  # (B, H, Lq, Lk)
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, kr, qr)):
+            return DisentangledBias.apply(q, k, kr, qr, padding)
+        return band_bias(q, k, kr, qr, padding)
 
     def position_projections(self, rel_embeddings: torch.Tensor, span: int) -> PositionTables:
         """kr and qr of the 2S relative positions of the span, split into heads and scaled: (H, 2S, d) each.
