@@ -539,7 +539,8 @@ def glue_script(task: TaskSpec) -> Path:
     if not script.is_file():
         have = sorted(p.stem for p in GLUE_SCRIPTS.glob("*.sh") if p.stem not in ("common", "download_data"))
         where = f"{GLUE_SCRIPTS} has recipes for {', '.join(have)}" if have else f"{GLUE_SCRIPTS} is missing"
-        raise DemoError(f"no published recipe for {task.name}: {where} (the package ships them as DeBERTa/experiments/glue: reinstall it)")
+        raise DemoError(f"no published recipe for {task.name}: {where} "
+                        "(the package ships them as DeBERTa/experiments/glue: reinstall it)")
     return script
 
 
