@@ -838,11 +838,12 @@ case("pretrain-ok", "pretrain", app("pretrain", lambda ctx: pretrain_args(ctx, c
 # -- prepare_corpus ------------------------------------------------------------------------------------------------
 
 def prep(name: str, inputs: Callable[[Ctx], list[str]], *extra: str, expect: str = "refuse",
-         output: Callable[[Ctx], Path] | None = None) -> None:
+         output: Callable[[Ctx], Path] | None = None, mention: str | None = None) -> None:
     def args(ctx: Ctx) -> list[str]:
         out = output(ctx) if output else ctx.fresh(name) / "prepared"
         return [*inputs(ctx), "--tokenizer", str(ctx.vocab), "--output", str(out), *extra]
-    case(f"prepare-{name}", "prepare_corpus", app("prepare_corpus", args), expect=expect, watch=shared)
+    case(f"prepare-{name}", "prepare_corpus", app("prepare_corpus", args), expect=expect, watch=shared,
+         mention=mention)
 
 
 def _corpus_file(ctx: Ctx, data: bytes, name: str = "text.txt") -> list[str]:
@@ -853,9 +854,11 @@ def _corpus_file(ctx: Ctx, data: bytes, name: str = "text.txt") -> list[str]:
 
 prep("input-missing", lambda ctx: [str(ctx.root / "missing.txt")])
 prep("input-binary", lambda ctx: _corpus_file(ctx, b"\x00\xff\xfe" * 300))
-prep("input-bad-byte-line-3", lambda ctx: _corpus_file(ctx, b"one line\ntwo\nthr\xffee\n"))
+prep("input-bad-byte-line-3", lambda ctx: _corpus_file(ctx, b"one line\ntwo\nthr\xffee\n"), mention="text.txt:3:")
 prep("input-empty", lambda ctx: _corpus_file(ctx, b""))
-prep("input-gz-corrupt", lambda ctx: _corpus_file(ctx, gzip.compress(b"hello world\n" * 50)[:40], "t.txt.gz"))
+# Text that does not compress to a few bytes, cut in the middle of the deflate stream (a download cut short).
+_GZ_TEXT = gzip.compress("".join(f"line {i} of the text, {i * i}\n" for i in range(2000)).encode())
+prep("input-gz-corrupt", lambda ctx: _corpus_file(ctx, _GZ_TEXT[: len(_GZ_TEXT) // 2], "t.txt.gz"))
 prep("input-dir-empty", lambda ctx: [str(ctx.fresh("empty-dir"))])
 prep("shard-tokens-0", lambda ctx: [str(ctx.corpus_text)], "--shard_tokens", "0")
 prep("shard-tokens-negative", lambda ctx: [str(ctx.corpus_text)], "--shard_tokens", "-5")

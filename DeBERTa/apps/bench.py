@@ -393,7 +393,12 @@ def measure_training_memory(config: deberta.ModelConfig, names: Sequence[str], s
 # The run
 # --------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise BenchError(f"--device {args.device}: not a device name (cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise BenchError(f"--device {args.device}: the benchmark runs on cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda: no GPU is visible to PyTorch")
     torch.set_num_threads(args.threads)

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     spm = parser.add_argument_group("--type spm")
     spm.add_argument("--vocab_size", type=int,
                      help="number of SentencePiece pieces, the 4 special and 256 byte pieces included "
-                     "(v3: 128000); fewer when the corpus is too small for it")
+                     "(v3: 128000); refused, naming the most it allows, when the corpus is too small for it")
     spm.add_argument("--model_type", choices=("unigram", "bpe"), default="unigram",
                      help="SentencePiece algorithm (default unigram, as v3)")
     spm.add_argument("--character_coverage", type=float, default=0.9999,
@@ -121,10 +121,13 @@ def _build_spm(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
         split_by_punct=args.split_by_punct,
         max_sentences=args.max_sentences,
     )
+    if tokenizer.piece_count < args.vocab_size:
+        # SentencePiece's limit is soft: a vocabulary smaller than asked would be a surprise later (model
+        # sizes, comparisons), so nothing is written and the size this corpus allows is named.
+        raise UsageError(f"--vocab_size {args.vocab_size}: this corpus gives at most {tokenizer.piece_count} "
+                         f"pieces; ask for that many or fewer, or give a larger corpus")
     tokenizer.save_pretrained(args.output)
-    short = tokenizer.piece_count < args.vocab_size
-    fewer = f" (the corpus gave fewer than the {args.vocab_size} asked)" if short else ""
-    print(f"wrote {args.output}: {tokenizer.piece_count} pieces{fewer}, [MASK]={tokenizer.mask_token_id}, "
+    print(f"wrote {args.output}: {tokenizer.piece_count} pieces, [MASK]={tokenizer.mask_token_id}, "
           f"{tokenizer.vocab_size} ids (the model's vocab_size must be at least that)")
     return 0
 

@@ -40,6 +40,7 @@ from DeBERTa.training.errors import DataError
 from DeBERTa.training.records import atomic_write
 
 from .tasks import Column, SplitSpec, TaskSpec, get_task
+from .tasks.kinds import check_json_escapes
 
 __all__ = ["DataError", "Example", "ExampleList", "Features", "TrainBatchSampler", "build_features", "collate",
            "merge_shards", "read_examples", "shard_indices", "write_predictions"]
@@ -170,6 +171,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Row]]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{line_no}: not valid JSON: {err.msg} at column {err.colno}") from None
+            except RecursionError:
+                raise DataError(f"{path}:{line_no}: JSON nested too deeply") from None
+            check_json_escapes(line, path, line_no)
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
             yield line_no, row

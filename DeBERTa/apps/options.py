@@ -255,6 +255,8 @@ def convert(name: str, value: Any) -> Any:
             return None
         raise OptionsError(f"--{name} needs a value")
     try:
+        if isinstance(value, (list, dict)):
+            raise TypeError
         if value_type is bool:
             converted = value if isinstance(value, bool) else parse_bool(value)
         elif value_type is int:
@@ -267,7 +269,7 @@ def convert(name: str, value: Any) -> Any:
             converted = float(value)
         else:
             converted = str(value)
-    except ValueError:
+    except (TypeError, ValueError, OverflowError):  # TypeError: a YAML list or mapping where a scalar belongs
         expected = "true or false" if value_type is bool else f"a valid {value_type.__name__}"
         raise OptionsError(f"--{name}: {value!r} is not {expected}") from None
     choices = FIELDS[name].metadata["choices"]
@@ -314,6 +316,10 @@ def read_yaml_config(path: str) -> dict[str, Any]:
         raise OptionsError(f"--config {path}: no such file")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise OptionsError(f"--config {path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise OptionsError(f"--config {path}: cannot read it ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" line {where.line + 1}" if where is not None else ""
@@ -380,8 +386,14 @@ def check_options(opts: TrainOptions) -> None:
     if opts.scale_steps < 1:
         raise OptionsError(f"--scale_steps must be at least 1 (got {opts.scale_steps})")
     for name in ("warmup", "max_grad_norm", "weight_decay"):
-        if getattr(opts, name) < 0:
-            raise OptionsError(f"--{name} must not be negative (got {getattr(opts, name)})")
+        value = getattr(opts, name)
+        if not math.isfinite(value):
+            raise OptionsError(f"--{name} must be a finite number (got {value})")
+        if value < 0:
+            raise OptionsError(f"--{name} must not be negative (got {value})")
+    # Python, NumPy and torch all take a seed in this range (NumPy's legacy generator no wider).
+    if not 0 <= opts.seed < 2**32:
+        raise OptionsError(f"--seed must be in [0, 2**32) (got {opts.seed})")
     for name in ("adam_beta1", "adam_beta2", "cls_drop_out"):
         value = getattr(opts, name)
         if value is not None and not 0 <= value < 1:

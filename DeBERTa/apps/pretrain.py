@@ -455,7 +455,13 @@ class PretrainJob:
                                     "prepare it with python -m DeBERTa.apps.prepare_corpus")
             corpus = corpora.Corpus.open(paths[0])
             if opts.tokenizer or opts.vocab_path:
-                logger.info("--tokenizer ignored: a prepared corpus brings its own")
+                option = "--tokenizer" if opts.tokenizer else "--vocab_path"
+                given = _load_tokenizer(opts.tokenizer or opts.vocab_path, None, opts.vocab_type, option)
+                if corpora.fingerprint_of(given) != corpus.index["tokenizer_fingerprint"]:
+                    raise PretrainError(f"{option} {opts.tokenizer or opts.vocab_path}: not the tokenizer {paths[0]} "
+                                        "was prepared with; leave it out (a prepared corpus brings its own) or "
+                                        "prepare the corpus with it")
+                logger.info("%s: the tokenizer the corpus was prepared with", option)
         else:
             source = resolve_source(opts.init_model) if opts.init_model is not None else None
             tokenizer = _load_tokenizer(opts.tokenizer or opts.vocab_path, source, opts.vocab_type)
@@ -542,10 +548,11 @@ class PretrainJob:
         return self.output_dir
 
 
-def _load_tokenizer(name_or_path: str | None, source: Path | None, vocab_type: str) -> Any:
+def _load_tokenizer(name_or_path: str | None, source: Path | None, vocab_type: str,
+                    option: str = "--tokenizer") -> Any:
     """The package's tokenizer resolver: a folder, a vocabulary file or a model name; else ``source``'s."""
     kind = None if vocab_type == "auto" else vocab_type
-    return load_tokenizer(name_or_path, source, option="--tokenizer", vocab_type=kind)
+    return load_tokenizer(name_or_path, source, option=option, vocab_type=kind)
 
 
 # ------------------------------------------------------------------------------------------------------

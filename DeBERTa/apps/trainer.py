@@ -39,7 +39,15 @@ from torch import nn
 from DeBERTa import deberta
 from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.model import init_weights
-from DeBERTa.training.engine import Engine, Evaluation, LoopOptions, StepOutput, TrainData, check_data_fingerprint
+from DeBERTa.training.engine import (
+    Engine,
+    Evaluation,
+    LoopOptions,
+    StepOutput,
+    TrainData,
+    check_checkpoint_fits,
+    check_data_fingerprint,
+)
 from DeBERTa.training.models import override_config, read_model_config
 from DeBERTa.training.optim import lr_factor, optimizer_groups, update_counts
 from DeBERTa.training.rng import rng_state, seed_everything, set_rng_state
@@ -207,6 +215,8 @@ class Trainer:
         if self.resume_state is not None:
             check_data_fingerprint(self.resume_state, self._data_fingerprint, opts.accept_changed_data,
                                    f"--resume {self.resume_checkpoint}")
+        if self.resume_checkpoint is not None:  # before the run folder changes (the engine checks again at loading)
+            check_checkpoint_fits(self.model, self.resume_checkpoint, f"--resume {self.resume_checkpoint}")
         seed_everything(opts.seed + env.rank)  # dropout noise differs between ranks
         self.records = records.RunRecords(self.output_dir, enabled=env.is_main)
         self.engine = Engine(self.model, LoopOptions.of(opts), env, self.device, self.output_dir, self.records,
@@ -349,8 +359,8 @@ class Trainer:
             self.engine.step, self.engine.best = state["step"], state["best"]
             if not (opts.do_eval or opts.do_predict):
                 return
-        if training:
-            self.records.lock()  # before anything in the folder changes: one training run at a time
+        # Before anything in the folder changes: one run at a time, an evaluation beside a training run included.
+        self.records.lock()
         if self.env.is_main and training and opts.resume == "never":
             records.remove_checkpoints(self.output_dir)
         if training:

@@ -507,6 +507,8 @@ class DeBERTa(nn.Module):
             state, config = load_pretrained(pre_trained, config)
         if config is None:
             raise ValueError("DeBERTa needs a config or a pre_trained model")
+        if torch.get_default_device().type == "cpu":  # not on meta (shapes only), nor measured against a GPU's
+            config.check_fits_in_memory()  # refuse a size that cannot fit before allocating it (microseconds)
         self.config = config
         self.pre_trained = pre_trained
         self.embeddings = Embeddings(config, absolute_positions=absolute_positions)

@@ -176,6 +176,40 @@ def check_data_fingerprint(state: Mapping[str, Any], fingerprint: str, accept: b
     logger.warning("%s: the training data changed since this checkpoint; continuing as asked", where)
 
 
+def _weights_difference(own: Mapping[str, tuple[int, ...]], theirs: Mapping[str, tuple[int, ...]]) -> str | None:
+    """The first way the checkpoint's tensor shapes ``theirs`` differ from the model's ``own``, or None."""
+    for key, shape in own.items():
+        if key not in theirs:
+            return f"it has no {key}"
+        if tuple(theirs[key]) != tuple(shape):
+            return f"{key} is {tuple(theirs[key])} there, {tuple(shape)} in this model"
+    extra = sorted(set(theirs) - set(own))
+    return f"it holds {extra[0]}, which this model has not" if extra else None
+
+
+def check_checkpoint_fits(model: nn.Module, folder: Path, where: str,
+                          state: Mapping[str, torch.Tensor] | None = None) -> None:
+    """A one-line :class:`TrainingError` when the weights of checkpoint ``folder`` are of another model (other
+    sizes or layers): from ``state`` when loaded, else from the safetensors header alone (nothing is read)."""
+    own = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+    if state is not None:
+        theirs = {key: tuple(tensor.shape) for key, tensor in state.items()}
+    else:
+        from safetensors import SafetensorError, safe_open
+
+        path = folder / checkpoints.MODEL_FILE
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                theirs = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TrainingError(f"{where}: {path} is not a readable safetensors file ({reason})") from None
+    difference = _weights_difference(own, theirs)
+    if difference is not None:
+        raise TrainingError(f"{where}: a checkpoint of another model ({difference}); give the model options it "
+                            "was trained with")
+
+
 class TaskKind(Protocol):
     """A kind of task (classification, token classification, span QA, multiple choice), as the apps see it.
 
@@ -420,8 +454,10 @@ class Engine:
         logger.info("checkpoint %s", folder)
 
     def load_weights(self, folder: Path) -> None:
-        """The model weights of a checkpoint (a damaged file is a one-line error)."""
-        self.model.load_state_dict(checkpoints.load_checkpoint_weights(folder, self.device))
+        """The model weights of a checkpoint (a damaged file, or one of another model, is a one-line error)."""
+        state = checkpoints.load_checkpoint_weights(folder, self.device)
+        check_checkpoint_fits(self.model, folder, str(folder), state)
+        self.model.load_state_dict(state)
 
     def restore(self, folder: Path, state: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any,
                 scaler: torch.amp.GradScaler) -> None:

@@ -280,7 +280,7 @@ class RunRecords:
         self._lock = RunLock(self.root)
 
     def lock(self) -> None:
-        """Take the run folder's lock (rank 0; a training run, before it changes anything in the folder)."""
+        """Take the run folder's lock (rank 0, before the run changes anything in the folder)."""
         if self.enabled and self._lock._file is None:
             self._lock.acquire()
 
@@ -300,10 +300,9 @@ class RunRecords:
         self.mode = mode
         if not self.enabled:
             return
-        if mode in ("fresh", "resume"):
-            if mode == "fresh":  # a resumed folder holds this run's checkpoints
-                check_run_folder(self.root)
-            self.lock()
+        if mode == "fresh":  # a resumed folder holds this run's checkpoints
+            check_run_folder(self.root)
+        self.lock()  # every mode: an evaluation must not write beside a training run still writing the folder
         self.root.mkdir(parents=True, exist_ok=True)
         if mode == "fresh":
             for stale in (METRICS_FILE, EVAL_RESULTS_FILE):

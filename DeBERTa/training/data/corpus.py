@@ -65,13 +65,29 @@ class CorpusError(DataError):
     """An unusable corpus: unreadable, empty, binary, smaller than one window, or of another vocabulary."""
 
 
-def open_text(path: Path) -> IO[str]:
-    """A UTF-8 text stream of ``path``, decompressing ``.gz``, ``.bz2`` and ``.xz`` as it reads."""
+def _open_bytes(path: Path) -> IO[bytes]:
+    """``path``'s bytes, decompressing ``.gz``, ``.bz2`` and ``.xz`` as it reads."""
     openers: dict[str, Callable[[Path], IO[bytes]]] = {
         ".gz": lambda p: gzip.open(p, "rb"), ".bz2": lambda p: bz2.open(p, "rb"), ".xz": lambda p: lzma.open(p, "rb"),
     }
-    raw = openers.get(path.suffix, lambda p: open(p, "rb"))(path)
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+    return openers.get(path.suffix, lambda p: open(p, "rb"))(path)
+
+
+def open_text(path: Path) -> IO[str]:
+    """A UTF-8 text stream of ``path``, decompressing ``.gz``, ``.bz2`` and ``.xz`` as it reads."""
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8", errors="strict", newline=None)
+
+
+def _undecodable_line(path: Path) -> str:
+    """``LINE: not UTF-8 text (bad byte at column N)`` of the first line of ``path`` that is not UTF-8: the text
+    stream decodes ahead of the line it returns, so its error cannot say where (looked up on failure only)."""
+    with _open_bytes(path) as raw:
+        for line_no, line in enumerate(raw, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"{line_no}: not UTF-8 text (bad byte at column {err.start + 1})"
+    return " not UTF-8 text"
 
 
 def read_documents(path: Path) -> Iterator[str]:
@@ -91,7 +107,7 @@ def read_documents(path: Path) -> Iterator[str]:
                     yield " ".join(block)
                     block = []
     except UnicodeDecodeError:
-        raise CorpusError(f"{path}: not UTF-8 text (after line {line_no})") from None
+        raise CorpusError(f"{path}:{_undecodable_line(path)}") from None
     except (OSError, EOFError, lzma.LZMAError) as err:
         raise CorpusError(f"{path}: cannot read it ({err})") from None
     if block:
@@ -182,26 +198,26 @@ def prepare_corpus(inputs: Sequence[Path], tokenizer: Any, output: Path, *, shar
 def _write_shards(inputs: Sequence[Path], tokenizer: Any, writer: _ShardWriter, progress: bool) -> None:
     """Every document of the inputs not yet in a finished shard, into the writer."""
     first_input, skip = writer.position
-    bar = tqdm(desc="prepare corpus", unit="doc", disable=not progress, dynamic_ncols=True)
-    for number in range(first_input, len(inputs)):
-        documents = read_documents(inputs[number])
-        consumed = skip if number == first_input else 0
-        for _ in range(consumed):  # documents already in finished shards
-            next(documents, None)
-        batch: list[str] = []
-        for document in documents:
-            batch.append(document)
-            if len(batch) == DOCUMENTS_PER_BATCH:
-                consumed += len(batch)
+    # A context manager: the bar's last line is out before an error line (which must be the last on stderr).
+    with tqdm(desc="prepare corpus", unit="doc", disable=not progress, dynamic_ncols=True) as bar:
+        for number in range(first_input, len(inputs)):
+            documents = read_documents(inputs[number])
+            consumed = skip if number == first_input else 0
+            for _ in range(consumed):  # documents already in finished shards
+                next(documents, None)
+            batch: list[str] = []
+            for document in documents:
+                batch.append(document)
+                if len(batch) == DOCUMENTS_PER_BATCH:
+                    consumed += len(batch)
+                    writer.add(_tokenize(batch, tokenizer), (number, consumed))
+                    bar.update(len(batch))
+                    batch = []
+            consumed += len(batch)
+            if batch:
                 writer.add(_tokenize(batch, tokenizer), (number, consumed))
                 bar.update(len(batch))
-                batch = []
-        consumed += len(batch)
-        if batch:
-            writer.add(_tokenize(batch, tokenizer), (number, consumed))
-            bar.update(len(batch))
-        writer.position = (number + 1, 0)
-    bar.close()
+            writer.position = (number + 1, 0)
     writer.finish()
 
 
