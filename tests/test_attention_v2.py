@@ -10,6 +10,7 @@ import dataclasses
 
 import pytest
 import torch
+from attention_helpers import random_attention as randomized_attention
 from test_train_helpers import one_thread_fixture  # noqa: F401  (autouse fixture: one torch thread per test)
 
 from DeBERTa import deberta
@@ -22,12 +23,7 @@ TINY = deberta.ModelConfig.preset("v3-tiny", hidden_dropout_prob=0.0, attention_
 
 
 def random_attention(config: deberta.ModelConfig = TINY, seed: int = 0) -> DisentangledSelfAttentionV2:
-    torch.manual_seed(seed)
-    attention = DisentangledSelfAttentionV2(config).eval()
-    with torch.no_grad():
-        for p in attention.parameters():
-            p.normal_(0, 0.3)
-    return attention
+    return randomized_attention(DisentangledSelfAttentionV2, config, seed)
 
 
 def formula_scores(attention: DisentangledSelfAttentionV2, q: torch.Tensor, k: torch.Tensor,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from attention_helpers import random_attention as randomized_attention
 
 from DeBERTa import deberta
 from DeBERTa.deberta import cpu_kernel
@@ -38,12 +39,7 @@ TINY = deberta.ModelConfig.preset("tiny", hidden_dropout_prob=0.0, attention_pro
 
 
 def random_attention(config: deberta.ModelConfig = TINY, seed: int = 0) -> DisentangledSelfAttention:
-    torch.manual_seed(seed)
-    attention = DisentangledSelfAttention(config).eval()
-    with torch.no_grad():
-        for p in attention.parameters():
-            p.normal_(0, 0.3)
-    return attention
+    return randomized_attention(DisentangledSelfAttention, config, seed)
 
 
 def formula_bias(attention: DisentangledSelfAttention, q: torch.Tensor, k: torch.Tensor,

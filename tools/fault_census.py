@@ -698,6 +698,11 @@ def _custom_yaml(name: str = "mytask", train: str = "train.tsv", dev: str = "dev
             f"  test: {json.dumps(test)}\ntext_columns: [text]\nlabel_column: label\nlabels: [a, b]\n{extra}")
 
 
+def _one_file_yaml(fmt: str) -> Callable[[Ctx], str]:
+    """A task.yaml whose three splits all read the one file ``t.<fmt>`` (the case's bad file)."""
+    return lambda ctx: _custom_yaml(train=f"t.{fmt}", dev=f"t.{fmt}", test=f"t.{fmt}", fmt=fmt)
+
+
 def custom_case(name: str, yaml_text: Callable[[Ctx], str], *, task: str = "mytask",
                 files: dict[str, bytes] | None = None, expect: str = "refuse", predict: bool = True,
                 mention: str | None = None) -> None:
@@ -731,21 +736,16 @@ custom_case("custom-yaml-bad-format", lambda ctx: _custom_yaml(fmt="xml"))
 custom_case("custom-yaml-label-bool", lambda ctx: _custom_yaml().replace("labels: [a, b]", "labels: [yes, no]"))
 custom_case("custom-yaml-unknown-key", lambda ctx: _custom_yaml(extra="colour: red\n"))
 custom_case("custom-yaml-surrogate-name", lambda ctx: _custom_yaml().replace('name: "mytask"', 'name: "my\\ud800"'))
-custom_case("custom-jsonl-lone-surrogate", lambda ctx: _custom_yaml(train="t.jsonl", dev="t.jsonl", test="t.jsonl",
-                                                                     fmt="jsonl"),
+custom_case("custom-jsonl-lone-surrogate", _one_file_yaml("jsonl"),
             files={"t.jsonl": b'{"text": "ok", "label": "a"}\n{"text": "bad \\ud800 here", "label": "b"}\n'},
             mention="t.jsonl:2")  # the promise of item 4: the file and line of the bad text
-custom_case("custom-jsonl-bad-bytes", lambda ctx: _custom_yaml(train="t.jsonl", dev="t.jsonl", test="t.jsonl",
-                                                                fmt="jsonl"),
+custom_case("custom-jsonl-bad-bytes", _one_file_yaml("jsonl"),
             files={"t.jsonl": b'{"text": "ok", "label": "a"}\n{"text": "bad \xff here", "label": "b"}\n'})
-custom_case("custom-jsonl-not-object", lambda ctx: _custom_yaml(train="t.jsonl", dev="t.jsonl", test="t.jsonl",
-                                                                 fmt="jsonl"),
+custom_case("custom-jsonl-not-object", _one_file_yaml("jsonl"),
             files={"t.jsonl": b'{"text": "ok", "label": "a"}\n[1, 2]\n'})
-custom_case("custom-csv-unterminated-quote", lambda ctx: _custom_yaml(train="t.csv", dev="t.csv", test="t.csv",
-                                                                       fmt="csv"),
+custom_case("custom-csv-unterminated-quote", _one_file_yaml("csv"),
             files={"t.csv": b'text,label\n"ok,a\nnext,b\n'})
-custom_case("custom-label-number-text", lambda ctx: _custom_yaml(train="t.jsonl", dev="t.jsonl", test="t.jsonl",
-                                                                  fmt="jsonl"),
+custom_case("custom-label-number-text", _one_file_yaml("jsonl"),
             files={"t.jsonl": b'{"text": 5, "label": "a"}\n'})
 
 

@@ -118,27 +118,42 @@ def classifier_rows(theirs: Sequence[str], ours: Sequence[str], *, exact: bool) 
     return rows
 
 
-def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, vocab_size: int) -> nn.Module:
-    """The sequence classification model of ``task``: from --init_model, or new from --model_config."""
-    if model_source is None:
-        assert opts.model_config is not None  # check_options guarantees one of the two
-        config = read_model_config(opts.model_config)
-        if config.vocab_size != vocab_size:
-            logger.info("model from scratch: embedding table sized to the tokenizer, %d ids (config: %d)",
-                        vocab_size, config.vocab_size)
-            config = dataclasses.replace(config, vocab_size=vocab_size)
-        return deberta.SequenceClassificationModel(config, task.num_labels, opts.cls_drop_out)
+def _scratch_config(opts: TrainOptions, vocab_size: int) -> deberta.ModelConfig:
+    """--model_config of a model from scratch, its embedding table sized to the tokenizer's ``vocab_size``."""
+    assert opts.model_config is not None  # check_options guarantees --init_model or --model_config
+    config = read_model_config(opts.model_config)
+    if config.vocab_size != vocab_size:
+        logger.info("model from scratch: embedding table sized to the tokenizer, %d ids (config: %d)",
+                    vocab_size, config.vocab_size)
+        config = dataclasses.replace(config, vocab_size=vocab_size)
+    return config
 
-    _, config_file = pretrained.find_files(model_source)
-    config = None
-    if opts.model_config is not None:
-        config = (override_config(deberta.ModelConfig.from_json_file(config_file), opts.model_config)
-                  if config_file is not None else read_model_config(opts.model_config))
-    model = deberta.SequenceClassificationModel(config, task.num_labels, opts.cls_drop_out,
-                                                pre_trained=str(model_source))
+
+def _init_config(opts: TrainOptions, config_file: Path | None) -> deberta.ModelConfig | None:
+    """The config --init_model loads with: its own (None), or with what --model_config overrides."""
+    if opts.model_config is None:
+        return None
+    if config_file is None:
+        return read_model_config(opts.model_config)
+    return override_config(deberta.ModelConfig.from_json_file(config_file), opts.model_config)
+
+
+def _check_embeds(opts: TrainOptions, model: nn.Module, vocab_size: int) -> None:
+    """A loaded model must embed every id of the tokenizer."""
     if model.config.vocab_size < vocab_size:
         raise OptionsError(f"the tokenizer has {vocab_size} ids but {opts.init_model} embeds only "
                            f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
+
+
+def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, vocab_size: int) -> nn.Module:
+    """The sequence classification model of ``task``: from --init_model, or new from --model_config."""
+    if model_source is None:
+        return deberta.SequenceClassificationModel(_scratch_config(opts, vocab_size), task.num_labels,
+                                                   opts.cls_drop_out)
+    _, config_file = pretrained.find_files(model_source)
+    model = deberta.SequenceClassificationModel(_init_config(opts, config_file), task.num_labels, opts.cls_drop_out,
+                                                pre_trained=str(model_source))
+    _check_embeds(opts, model, vocab_size)
     fresh = set(model.fresh_heads)
     theirs, own = _checkpoint_labels(config_file)
     ours = list(task.labels or [])
@@ -572,20 +587,10 @@ def build_kind_features(task: KindTask, examples: Sequence[Any], tokenizer: Any,
 def build_kind_model(opts: TrainOptions, task: KindTask, model_source: Path | None, vocab_size: int) -> nn.Module:
     """The head of ``task`` (token, span or choice): from --init_model, or new from --model_config."""
     if model_source is None:
-        assert opts.model_config is not None  # check_options guarantees one of the two
-        config = read_model_config(opts.model_config)
-        if config.vocab_size != vocab_size:
-            config = dataclasses.replace(config, vocab_size=vocab_size)
-        return task.build_model(config, None, drop_out=opts.cls_drop_out)
+        return task.build_model(_scratch_config(opts, vocab_size), None, drop_out=opts.cls_drop_out)
     _, config_file = pretrained.find_files(model_source)
-    config = None
-    if opts.model_config is not None:
-        config = (override_config(deberta.ModelConfig.from_json_file(config_file), opts.model_config)
-                  if config_file is not None else read_model_config(opts.model_config))
-    model = task.build_model(config, str(model_source), drop_out=opts.cls_drop_out)
-    if model.config.vocab_size < vocab_size:
-        raise OptionsError(f"the tokenizer has {vocab_size} ids but {opts.init_model} embeds only "
-                           f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
+    model = task.build_model(_init_config(opts, config_file), str(model_source), drop_out=opts.cls_drop_out)
+    _check_embeds(opts, model, vocab_size)
     return model
 
 
