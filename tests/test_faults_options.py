@@ -44,6 +44,16 @@ def test_a_seed_no_generator_takes_is_one_line_and_writes_nothing(tmp_path: Path
     assert_refused(result, f"--seed must be in [0, 2**32) (got {seed})", unchanged=(before, lambda: snapshot(tmp_path)))
 
 
+@pytest.mark.parametrize("seed", [str(2**32), str(2**63 - 1)])
+def test_pretraining_takes_the_seeds_training_takes(tmp_path: Path, seed: str) -> None:
+    # One range for both apps: a seed fine-tuning refuses is refused by pre-training too, before anything runs.
+    (tmp_path / "text.txt").write_text("a line of text\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = run_app("DeBERTa.apps.pretrain", ["--corpus", str(tmp_path / "text.txt"), "--model_config", "tiny",
+                                               "--output_dir", str(tmp_path / "out"), "--seed", seed])
+    assert_refused(result, f"--seed must be in [0, 2**32) (got {seed})", unchanged=(before, lambda: snapshot(tmp_path)))
+
+
 def test_the_seed_range_ends_are_accepted(tmp_path: Path) -> None:
     assert parse_options(_train_args(tmp_path / "run", "--seed", "0")).seed == 0
     assert parse_options(_train_args(tmp_path / "run", "--seed", str(2**32 - 1))).seed == 2**32 - 1

@@ -22,6 +22,7 @@ import yaml
 from DeBERTa.training.data.samplers import batch_split
 from DeBERTa.training.errors import OptionsError
 from DeBERTa.training.optim import LR_SCHEDULES
+from DeBERTa.training.rng import seed_range_error
 
 from .cli import OneLineErrorParser
 
@@ -391,9 +392,8 @@ def check_options(opts: TrainOptions) -> None:
             raise OptionsError(f"--{name} must be a finite number (got {value})")
         if value < 0:
             raise OptionsError(f"--{name} must not be negative (got {value})")
-    # Python, NumPy and torch all take a seed in this range (NumPy's legacy generator no wider).
-    if not 0 <= opts.seed < 2**32:
-        raise OptionsError(f"--seed must be in [0, 2**32) (got {opts.seed})")
+    if (problem := seed_range_error(opts.seed)) is not None:
+        raise OptionsError(problem)
     for name in ("adam_beta1", "adam_beta2", "cls_drop_out"):
         value = getattr(opts, name)
         if value is not None and not 0 <= value < 1:

@@ -79,7 +79,7 @@ from DeBERTa.training.records import (
     umask,
     write_json,
 )
-from DeBERTa.training.rng import derived_seed, seed_everything
+from DeBERTa.training.rng import derived_seed, seed_everything, seed_range_error
 
 from . import cli
 from .data import collate
@@ -282,8 +282,8 @@ def check_options(opts: PretrainOptions) -> None:
         raise PretrainError("--fp16 and --bf16 exclude each other")
     if opts.resume not in ("auto", "never") and not Path(opts.resume).is_dir():
         raise PretrainError(f"--resume {opts.resume}: expected auto, never or a checkpoint folder")
-    if not 0 <= opts.seed < 2**63:
-        raise PretrainError(f"--seed must be in [0, 2**63) (got {opts.seed})")
+    if (problem := seed_range_error(opts.seed)) is not None:
+        raise PretrainError(problem)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -30,10 +30,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+SEED_LIMIT = 2**32
+"""Seeds the apps accept are in [0, SEED_LIMIT): the range Python, NumPy's legacy generator and torch all
+take as it is (NumPy's is the narrowest), so two different seeds never seed NumPy alike."""
+
+
+def seed_range_error(seed: int) -> str | None:
+    """The one-line complaint about a seed outside [0, :data:`SEED_LIMIT`), or None for a seed in range."""
+    return None if 0 <= seed < SEED_LIMIT else f"--seed must be in [0, 2**32) (got {seed})"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % SEED_LIMIT)
     torch.manual_seed(seed)
 
 
