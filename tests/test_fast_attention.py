@@ -353,7 +353,7 @@ def test_dropout_keeps_a_byte_mask_for_backward():
 def test_dropout_softmax_backward_from_lower_precision_scores(dtype):
     """Gradients of dropout(softmax(scores))·v with half or bf16 scores (autocast on the CPU, where ATen has no
     half-to-float softmax backward) equal the three operations written out, with the same random draws."""
-    from DeBERTa.deberta.attention import SoftmaxDropoutContext
+    from DeBERTa.deberta.attention import SoftmaxDropoutContext, dropout_mask
 
     gen = torch.Generator().manual_seed(0)
     scores = (torch.randn(3, 5, 7, generator=gen) * 3).to(dtype).requires_grad_()
@@ -365,8 +365,8 @@ def test_dropout_softmax_backward_from_lower_precision_scores(dtype):
     scores.grad = v.grad = None
     torch.manual_seed(1)
     probs = torch.softmax(scores.float(), dim=-1)
-    keep = torch.rand(probs.shape) >= 0.2
-    ((probs * keep / 0.8).to(dtype) @ v).backward(grad)
+    keep, scale = dropout_mask(probs.shape, 0.2, probs.device)  # the same draws
+    ((probs * keep * scale).to(dtype) @ v).backward(grad)
     for got, expected in zip(ours, (scores.grad, v.grad), strict=True):
         assert got.dtype == dtype and torch.isfinite(got).all()
         torch.testing.assert_close(got.float(), expected.float(), rtol=1e-2, atol=1e-2)

@@ -17,7 +17,11 @@ tensor of the scores' size and a product of every query with every table row.
   products' layout (:class:`DisentangledBias`), not back through the band's views; the scores are not
   changed in place under autograd, and dropout's scale multiplies the (B, H, L, d) context, not the
   probabilities (:class:`SoftmaxDropoutContext`). Passes over score-sized tensors that change nothing
-  (an all-zero padding bias, an all-ones query mask) are left out on the CPU.
+  (an all-zero padding bias, an all-ones query mask) are left out on the CPU. q and k in blocks are made
+  once and kept for backward; v1's fused Q/K/V gradients are stacked straight into the projection's
+  layout (:func:`fused_heads`).
+* Dropout. On the CPU the masks take 16 random bits per element, four lanes of a 64-bit draw
+  (:func:`dropout_mask`), and are applied with their scale in one pass (:func:`kept`).
 * Pieces. Inference goes through the batch a few sequences (or heads) at a time, so that no
   score-sized temporary leaves the cache (:func:`piece_shape`).
 * The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX2 or AVX-512, which takes kr and qr
@@ -187,6 +191,12 @@ def gather_windows(positions: torch.Tensor, window_rows: torch.Tensor) -> torch.
     return positions.index_select(1, window_rows.flatten()).unflatten(1, window_rows.shape)
 
 
+def row_blocks(x: torch.Tensor, blocks: int) -> torch.Tensor:
+    """x (B, H, R, d) → (H, R/n, B·n, d), a copy: the rows of each block of n, of every sequence, together, as
+    :func:`banded_products` multiplies them by the block's window in one matrix product."""
+    return x.unflatten(2, (blocks, -1)).permute(1, 2, 0, 3, 4).flatten(2, 3)
+
+
 def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch.Tensor:
     """band[b, h, r, c] = x[b, h, r] · positions[h, rows[R − 1 − r + c]]: (B, H, R/n, n, width), in blocks.
 
@@ -194,10 +204,12 @@ def banded_products(x: torch.Tensor, windows: torch.Tensor, width: int) -> torch
     ``positions`` (:func:`gather_windows`). Each block of n rows is multiplied by its own window only,
     and the band read out as a view.
     """
-    batch, _, size, _ = x.shape
-    blocks = windows.shape[1]
-    x = x.unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)  # (H, R/n, B·n, d)
-    products = (x @ windows.transpose(-1, -2)).unflatten(2, (batch, -1))  # (H, R/n, B, n, n + width)
+    return banded_products_of_blocks(row_blocks(x, windows.shape[1]), windows, width, x.shape[0])
+
+
+def banded_products_of_blocks(x_blocks: torch.Tensor, windows: torch.Tensor, width: int, batch: int) -> torch.Tensor:
+    """:func:`banded_products` of rows already in blocks, x_blocks (H, R/n, B·n, d) (:func:`row_blocks`)."""
+    products = (x_blocks @ windows.transpose(-1, -2)).unflatten(2, (batch, -1))  # (H, R/n, B, n, n + width)
     return diagonal_band(products, width).permute(2, 0, 1, 3, 4)  # (B, H, R/n, n, width) view
 
 
@@ -219,47 +231,63 @@ def skew(band: torch.Tensor, columns: int) -> torch.Tensor:
     return products
 
 
-def banded_products_backward(x: torch.Tensor, windows: torch.Tensor,
+def banded_products_backward(x_blocks: torch.Tensor, windows: torch.Tensor,
                              grad_band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The gradients of :func:`banded_products` for the gradient of its band: (grad of x, grad of the windows).
 
-    x (B, H, R, d), windows (H, R/n, n + width, d), grad_band (B, H, R/n, n, width), any strides. The band's
-    gradient is skewed back into the products' layout (:func:`skew`), which the two products of the
-    backward take as they are: no gather, no index tensor. In the gradient's dtype (autocast's, in backward).
+    x_blocks (H, R/n, B·n, d), x in blocks (:func:`row_blocks`, kept from forward), windows (H, R/n, n + width, d),
+    grad_band (B, H, R/n, n, width), any strides; the gradient of x is (B, H, R, d). The band's gradient is
+    skewed back into the products' layout (:func:`skew`), which the two products of the backward take as they
+    are: no gather, no index tensor. In the gradient's dtype (autocast's, in backward).
     """
-    batch, _, size, _ = x.shape
-    blocks, columns = windows.shape[1], windows.shape[2]
+    batch, heads, blocks, block, _ = grad_band.shape
+    columns = windows.shape[2]
     dtype = grad_band.dtype
     grad = skew(grad_band.permute(1, 2, 0, 3, 4), columns).flatten(2, 3)  # (H, R/n, B·n, n + width)
-    x_blocks = x.to(dtype).unflatten(2, (blocks, size // blocks)).permute(1, 2, 0, 3, 4).flatten(2, 3)
-    grad_windows = grad.transpose(-1, -2) @ x_blocks  # (H, R/n, n + width, d)
+    grad_windows = grad.transpose(-1, -2) @ x_blocks.to(dtype)  # (H, R/n, n + width, d)
     grad_x = (grad @ windows.to(dtype)).unflatten(2, (batch, -1))  # (H, R/n, B, n, d)
-    grad_x = grad_x.permute(2, 0, 1, 3, 4).reshape(x.shape)  # (B, H, R, d)
-    return grad_x.to(x.dtype), grad_windows.to(windows.dtype)
+    grad_x = grad_x.permute(2, 0, 1, 3, 4).reshape(batch, heads, blocks * block, -1)  # (B, H, R, d)
+    return grad_x.to(x_blocks.dtype), grad_windows.to(windows.dtype)
 
 
 def band_bias(q: torch.Tensor, k: torch.Tensor, kr: torch.Tensor | None, qr: torch.Tensor | None,
-              padding: torch.Tensor) -> torch.Tensor:
+              padding: torch.Tensor, blocks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
+              beyond_cache: bool = False) -> torch.Tensor:
     """c2p + p2c (scaled) + padding: (B, H, Lq, Lk), for queries q (B, H, Lq, d) and keys k (B, H, Lk, d).
 
     kr, qr: the windows (H, blocks, rows, d) of :meth:`FastDisentangledAttention.window_rows`, None for a term
     not used; ``padding`` (B, 1, 1 or Lq, Lk) from :func:`padding_bias`. Each term's products are taken against
     its windows and read back as a band (:func:`banded_products`): no index tensor of the scores' size.
-    c2p's rows are queries; p2c's rows are keys, so its band is transposed into place. No gradient: see
-    :class:`DisentangledBias`.
+    c2p's rows are queries; p2c's rows are keys, so its band is transposed into place. ``blocks``: q and k in
+    blocks (:func:`row_blocks`) where the caller made them already. ``beyond_cache``: the bias is too large
+    for the CPU's cache (a training batch, not a piece of inference). No gradient: see :class:`DisentangledBias`.
     """
     batch, heads, query_size, _ = q.shape
     key_size = k.shape[-2]
+    q_blocks, k_blocks = blocks
+    if kr is not None and q_blocks is None:
+        q_blocks = row_blocks(q, kr.shape[1])
+    if qr is not None and k_blocks is None:
+        k_blocks = row_blocks(k, qr.shape[1])
     query_block = query_size if kr is None else query_size // kr.shape[1]  # m
     key_block = key_size if qr is None else key_size // qr.shape[1]  # n
     # The terms are read as views of one (B, H, Lq/m, m, Lk/n, n) grid — c2p comes in blocks of m
-    # queries, p2c in blocks of n keys — and summed into one new tensor in place (the first term's copy
-    # transposes p2c's band into place); only one term's products are alive at a time.
+    # queries, p2c in blocks of n keys — and summed into one new tensor in place; only one term's products
+    # are alive at a time. Beyond the cache p2c's band is first copied out along its rows (keys) and then
+    # added transposed: read straight out of the products with their row stride, the transposing pass
+    # measured slower there (though one pass less, it is the faster way for a piece that stays in cache).
     terms = []
     if qr is not None:  # rows are keys: (B, H, Lk/n, n, Lq) → (B, H, Lq/m, m, Lk/n, n) view
-        terms.append(lambda: banded_products(k, qr, query_size).permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block)))
+        def p2c() -> torch.Tensor:
+            band = banded_products_of_blocks(k_blocks, qr, query_size, batch)  # (B, H, Lk/n, n, Lq)
+            if beyond_cache:
+                band = band.reshape(batch, heads, -1, key_block, query_size)  # a copy, along rows
+            return band.permute(0, 1, 4, 2, 3).unflatten(2, (-1, query_block))
+        terms.append(p2c)
     if kr is not None:
-        terms.append(lambda: banded_products(q, kr, key_size).unflatten(-1, (-1, key_block)))
+        terms.append(lambda: banded_products_of_blocks(q_blocks, kr, key_size, batch).unflatten(-1, (-1, key_block)))
+    if beyond_cache:
+        terms.reverse()  # c2p's band copied first (no transposition), p2c's copy added to it
     bias = terms[0]().clone(memory_format=torch.contiguous_format)
     for term in terms[1:]:
         bias.add_(term())
@@ -286,25 +314,28 @@ class DisentangledBias(torch.autograd.Function):
 
     Autograd would take the bias's gradient back through the views of each band (a zero-filled copy of the
     products per view). Here each term's gradient is the bias's gradient skewed into the products' layout
-    once (:func:`banded_products_backward`). The padding has no gradient.
+    once (:func:`banded_products_backward`). The padding has no gradient. It keeps q and k in blocks
+    (:func:`row_blocks`), which both passes multiply, instead of q and k: made once, not again in backward.
     """
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, kr: torch.Tensor | None, qr: torch.Tensor | None,
                 padding: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(q, k, kr, qr)
-        return band_bias(q, k, kr, qr, padding)
+        blocks = (None if kr is None else row_blocks(q, kr.shape[1]),
+                  None if qr is None else row_blocks(k, qr.shape[1]))
+        ctx.save_for_backward(*blocks, kr, qr)
+        return band_bias(q, k, kr, qr, padding, blocks, beyond_cache=True)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        q, k, kr, qr = ctx.saved_tensors
+        q_blocks, k_blocks, kr, qr = ctx.saved_tensors
         grad_q = grad_k = grad_kr = grad_qr = None
         if kr is not None and (ctx.needs_input_grad[0] or ctx.needs_input_grad[2]):
             band = grad.unflatten(2, (kr.shape[1], -1))  # (B, H, Lq/m, m, Lk): rows are queries
-            grad_q, grad_kr = banded_products_backward(q, kr, band)
+            grad_q, grad_kr = banded_products_backward(q_blocks, kr, band)
         if qr is not None and (ctx.needs_input_grad[1] or ctx.needs_input_grad[3]):
             band = grad.transpose(-1, -2).unflatten(2, (qr.shape[1], -1))  # (B, H, Lk/n, n, Lq): rows are keys
-            grad_k, grad_qr = banded_products_backward(k, qr, band)
+            grad_k, grad_qr = banded_products_backward(k_blocks, qr, band)
         return grad_q, grad_k, grad_kr, grad_qr, None
 
 
@@ -399,14 +430,98 @@ def project_heads(rows: torch.Tensor, linear: nn.Linear, heads: int, scale: floa
     return projected.unflatten(-1, (heads, -1)).transpose(0, 1).contiguous()  # (H, R, d)
 
 
-def kept(x: torch.Tensor, keep: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """x where the bool mask ``keep`` is set, else 0, in one pass; ``out`` may be x itself.
+def fused_heads(fused: torch.Tensor, heads: int, parts: int) -> tuple[torch.Tensor, ...]:
+    """(B, L, H·parts·w), each head's ``parts`` blocks of w side by side → ``parts`` views (B, H, L, w).
 
-    (``x * keep`` would first copy the mask into x's dtype: ATen's CPU kernels do not mix dtypes.)
+    Split per head first and then into the parts (``unbind``), so that backward stacks the parts' gradients
+    straight into the (B, L, H·parts·w) layout of the fused product's gradient, in one pass. (Splitting
+    (B, H, L, parts·w) into chunks concatenates them back into that layout, which its linear's
+    backward then copies again into (B, L, ...).)
+    """
+    return tuple(x.transpose(1, 2) for x in fused.unflatten(-1, (heads, parts, -1)).unbind(-2))
+
+
+def kept(x: torch.Tensor, keep: torch.Tensor, scale: float = 1.0, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x · scale where the bool mask ``keep`` is set, else 0 (as x · keep · scale: NaN stays NaN), in one pass;
+    ``out`` may be x itself.
+
+    On the CPU the mask is read as bytes by ``addcmul``, which multiplies by it and by the scale in one
+    vectorised pass: ``torch.where`` is not vectorised there, and ``x * keep`` first copies the mask into
+    x's dtype.
     """
     if torch.compiler.is_compiling():  # the compiler fuses it anyway, and takes no out=
-        return torch.where(keep, x, 0.0)
-    return torch.where(keep, x, x.new_zeros(()), out=out)
+        return torch.where(keep, x * scale, 0.0)
+    if x.device.type != "cpu":  # one fused kernel on a GPU either way
+        return torch.where(keep, x if scale == 1.0 else x * scale, x.new_zeros(()), out=out)
+    return torch.addcmul(x.new_zeros(()), x, keep.view(torch.uint8), value=scale, out=out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Dropout
+# --------------------------------------------------------------------------------------------------
+DROPOUT_LEVELS = 2**16
+"""On the CPU dropout's probability is a multiple of 1/DROPOUT_LEVELS (:func:`dropout_mask`)."""
+
+
+def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> tuple[torch.Tensor, float]:
+    """Dropout's draw: a bool mask of ``shape``, True for the elements kept, and the scale of the kept ones.
+
+    On the CPU (not compiled) each element takes 16 random bits: 64-bit random words drawn over their whole
+    range are read as four int16 lanes each, and a lane keeps its element when it is at least a threshold.
+    The drop probability is then p' = round(p·2¹⁶)/2¹⁶ (within 2⁻¹⁷ of p; at most 1 − 2⁻¹⁶ for p < 1) and the
+    scale 1/(1 − p'), so that the expectation of a kept-and-scaled element is exact. ``rand(shape) >= p``
+    (p to 2⁻²⁴) draws a 32-bit word and converts it to a float per element: four times the random words and
+    a float pass more; dropout's draws were the largest cost of a CPU training step after the matrix
+    products. Elsewhere — GPU, compiled graphs, whose generators work per element — ``rand(shape) >= p``
+    and 1/(1 − p). Both draw from the default generator, so ``torch.manual_seed`` repeats them.
+    p = 1 drops everything (scale 0).
+    """
+    if p >= 1.0:
+        return torch.zeros(shape, dtype=torch.bool, device=device), 0.0
+    if device.type != "cpu" or torch.compiler.is_compiling():
+        return torch.rand(shape, device=device) >= p, 1 / (1 - p)
+    dropped = min(round(p * DROPOUT_LEVELS), DROPOUT_LEVELS - 1)  # lanes below the threshold: drop
+    count = math.prod(shape)
+    # random_ from int64's lowest with no upper end draws whole 64-bit words: every 16-bit lane is uniform.
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
+    lanes = words.view(torch.int16)[:count].view(shape)
+    return lanes >= dropped - DROPOUT_LEVELS // 2, DROPOUT_LEVELS / (DROPOUT_LEVELS - dropped)
+
+
+class MaskedScale(torch.autograd.Function):
+    """x · keep · scale for a bool mask ``keep``, keeping the mask (one byte per element) for backward.
+
+    Autograd's ``x * keep * scale`` keeps the same mask but copies it into x's dtype and takes two passes, forward
+    and backward; :func:`kept` takes one.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return kept(x, keep, scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (keep,) = ctx.saved_tensors
+        return kept(grad, keep, ctx.scale), None, None
+
+
+def apply_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of x with probability p: zeros where dropped, the rest scaled up (:func:`dropout_mask`).
+
+    On the GPU ``native_dropout``, one fused kernel that keeps a bool mask. Elsewhere the mask of
+    :func:`dropout_mask` applied by :class:`MaskedScale`: PyTorch's CPU dropout draws with ``bernoulli_``
+    (slower than the draw here) and keeps a float noise tensor for backward, four bytes per element.
+    """
+    if p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    if x.is_cuda:
+        return torch.native_dropout(x, p, True)[0]
+    keep, scale = dropout_mask(x.shape, p, x.device)
+    return MaskedScale.apply(x, keep, scale)
 
 
 class SoftmaxDropoutContext(torch.autograd.Function):
@@ -415,25 +530,24 @@ class SoftmaxDropoutContext(torch.autograd.Function):
     Written as three operations, autograd keeps the probabilities (for the softmax's gradient) and
     the dropped-out probabilities (for the product's): two float tensors of the scores' size, the
     largest of a training step. Here the dropped-out ones are made again in backward from the
-    probabilities and the mask. Same random draws as :class:`~DeBERTa.deberta.model.Dropout`
-    (uniform numbers compared with p), so the same results up to rounding: dropout's scale 1 / (1 − p)
-    multiplies the (N, Lq, d) context and its gradient, not a tensor of the scores' size, which saves a
-    pass over the scores' size forward and two backward.
+    probabilities and the mask. Same random draws as :func:`apply_dropout` (:func:`dropout_mask`), so the
+    same results up to rounding: dropout's scale multiplies the (N, Lq, d) context and its gradient, not
+    a tensor of the scores' size, which saves a pass over the scores' size forward and two backward.
     """
 
     @staticmethod
     def forward(ctx, scores: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
         """scores (N, Lq, Lk), v (N, Lk, d) → (N, Lq, d); softmax in at least float32."""
         probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
-        keep = torch.rand(probs.shape, device=probs.device) >= p  # bool
-        ctx.p, ctx.scores_dtype = p, scores.dtype
+        keep, scale = dropout_mask(probs.shape, p, probs.device)  # bool
+        ctx.scale, ctx.scores_dtype = scale, scores.dtype
         ctx.save_for_backward(probs, keep, v)
-        return (kept(probs, keep).to(v.dtype) @ v).mul_(1 / (1 - p))
+        return (kept(probs, keep).to(v.dtype) @ v).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         probs, keep, v = ctx.saved_tensors
-        grad = grad.to(v.dtype) * (1 / (1 - ctx.p))  # (N, Lq, d): the dropout's scale
+        grad = grad.to(v.dtype) * ctx.scale  # (N, Lq, d): the dropout's scale
         dropped = kept(probs, keep).to(v.dtype)  # made again, unscaled: (N, Lq, Lk)
         grad_v = dropped.transpose(-1, -2) @ grad
         del dropped

@@ -34,12 +34,14 @@ from torch import nn
 from .attention import (
     FastDisentangledAttention,
     PositionTables,
+    apply_dropout,
     attention_span,
     band_block,
     band_window_rows,
     banded_products,
     current_options,
     diagonal_band,
+    fused_heads,
     gather_windows,
     padding_bias,
     piece_shape,
@@ -108,25 +110,17 @@ class LayerNorm(nn.LayerNorm):
 
 
 class Dropout(nn.Dropout):
-    """Dropout that keeps a one-byte mask for backward, and draws it fast on CPU.
+    """Dropout that keeps a one-byte mask for backward, and draws it fast on CPU (:func:`~.attention.apply_dropout`).
 
-    PyTorch's CPU dropout multiplies by a float noise tensor and keeps that for backward: four bytes
-    per element, 4·B·H·L² per layer for the attention probabilities. ``native_dropout`` (what the GPU
-    runs, one fused kernel) keeps a bool mask. On CPU both draw the noise with ``bernoulli_``, which is
-    twice as slow as drawing uniform numbers (``rand``) and comparing them with p: that is done here,
-    and the product with the bool mask keeps the mask, not the noise. Same distribution (to 2⁻²⁴),
-    same scaling, same module as far as state dicts go.
+    On the CPU the drop probability is p rounded to a multiple of 2⁻¹⁶, and the kept elements are scaled by
+    the inverse of the rounded keep probability, so that the expectation stays exact
+    (:func:`~.attention.dropout_mask`). Same module as far as state dicts go.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
+        if not self.training:
             return x
-        if self.p == 1.0:
-            return x * 0.0
-        if x.is_cuda:
-            return torch.native_dropout(x, self.p, True)[0]
-        keep = torch.rand(x.shape, device=x.device) >= self.p  # bool
-        return (x * keep).mul_(1 / (1 - self.p))
+        return apply_dropout(x, self.p)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,8 +211,7 @@ class DisentangledSelfAttention(FastDisentangledAttention):
             # One matrix product for all three, the biases added inside it: [q_bias_h, 0, v_bias_h] per head.
             q_bias, v_bias = self.q_bias.view(self.num_heads, -1), self.v_bias.view(self.num_heads, -1)
             bias = torch.stack([q_bias, torch.zeros_like(q_bias), v_bias], dim=1).flatten()  # (3·D,)
-            qkv = self.split_heads(F.linear(hidden_states, self.in_proj.weight, bias))  # (B, H, L, 3d)
-            q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, H, L, d), views
+            q, k, v = fused_heads(F.linear(hidden_states, self.in_proj.weight, bias), self.num_heads, 3)  # (B, H, L, d)
         else:
             # The enhanced mask decoder queries with other states than it attends to: un-fuse the weight.
             weight = self.in_proj.weight.view(self.num_heads, 3, self.head_size, -1)  # (H, 3, d, D)
