@@ -440,6 +440,40 @@ def test_cpu_kernel_equals_the_pytorch_path_in_the_model(kernel_variant, monkeyp
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_cpu_kernel_tables_are_reused_for_the_last_length_and_weights_only(kernel_variant):
+    torch.manual_seed(0)
+    model = deberta.DeBERTa(with_heads(16)).eval()
+    attention = model.encoder.layer[0].attention.self
+
+    def run(length: int) -> torch.Tensor:
+        with torch.no_grad():
+            return model(*padded_batch(length))[-1]
+
+    def stored() -> dict[int, object]:  # length → the tables held for it
+        return {key[1]: value[2] for key, value in attention._reused_projections.items()
+                if isinstance(key, tuple) and key[0] == "kernel tables"}
+
+    first = run(24)
+    held = stored()
+    assert list(held) == [24]
+    assert torch.equal(run(24), first) and stored()[24] is held[24]  # reused, not laid out again
+    with options(reuse_position_projections=False):
+        assert torch.equal(run(24), first)  # laid out afresh: the same tables, the held ones untouched
+    assert stored()[24] is held[24]
+    run(40)
+    assert list(stored()) == [40]  # only the last length is held
+    held = stored()
+    with torch.no_grad():
+        attention.pos_proj.weight.mul_(2.0)  # in place: the held tables are stale
+    changed = run(40)
+    assert stored()[40] is not held[40]
+    with options(reuse_position_projections=False):
+        assert torch.equal(run(40), changed)
+    with torch.no_grad():
+        attention.pos_proj.weight.div_(2.0)
+    assert not torch.equal(changed, run(40))
+
+
 def test_cpu_kernel_only_for_float32_inference_with_both_terms(kernel_variant):
     attention = random_attention(with_heads(16))
     q = k = torch.randn(2, 2, 8, 16)

@@ -779,12 +779,35 @@ class FastDisentangledAttention(nn.Module):
         row each column takes.
         """
         batch, _, size, _ = q.shape
-        span = self.span(size, size)
-        rows = self.position_rows(size - 1 - torch.arange(2 * size - 1, device=q.device), span)  # (2L − 1,)
-        kr, qr = (t[:, rows].transpose(1, 2).contiguous() for t in self.position_projections(rel_embeddings, span))
+        kr, qr = self.kernel_tables(rel_embeddings, size)
         return cpu_kernel.kernel().attend(  # kr, qr (H, d, 2L − 1); kᵀ (B, H, d, L)
             q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous(), kr, qr,
             padding.reshape(batch, size), self.scale)
+
+    def kernel_tables(self, rel_embeddings: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """kr and qr in the kernel's layout for sequences of ``size`` tokens: (H, d, 2L − 1) each.
+
+        Laid out again from the projections (:meth:`position_projections`) for each length: at 512 tokens
+        two copies of 6 MB per layer, which inference reuses for as long as the length and the weights stay
+        the same (as the projections). Only the last length is kept: a server that pads to a fixed length
+        lays them out once; one that pads each batch to its own length lays them out per batch, as
+        without reuse, and holds no table per length it has seen.
+        """
+        def lay_out() -> tuple[torch.Tensor, torch.Tensor]:
+            span = self.span(size, size)
+            rows = self.position_rows(size - 1 - torch.arange(2 * size - 1, device=rel_embeddings.device), span)
+            kr, qr = self.position_projections(rel_embeddings, span)
+            assert kr is not None and qr is not None  # kernel_applies: both terms
+            return kr[:, rows].transpose(1, 2).contiguous(), qr[:, rows].transpose(1, 2).contiguous()
+
+        if not (_current.reuse_position_projections and reuse_allowed(self)):
+            return lay_out()
+        store = self._reused_projections
+        key = ("kernel tables", size, autocast_key(rel_embeddings.device))
+        for other in [k for k in store if isinstance(k, tuple) and k[0] == key[0] and k != key]:
+            del store[other]
+        tables = reused(store, key, [rel_embeddings, *self.position_weights()], lay_out)
+        return tables  # type: ignore[return-value]
 
     def window_rows(self, span: int, query_size: int, key_size: int, batch: int,
                     device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
