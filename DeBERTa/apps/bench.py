@@ -100,7 +100,9 @@ SPEED_GOALS = {
 }
 MEMORY_GOALS = {"base": ("train 8x512", "deberta", 0.8), "v3-base": ("train 8x512", "deberta", 0.6)}
 """Per preset: ours at most bound × the baseline's peak training memory."""
-ISSUES = {"base": "8, 21", "v3-base": "16"}
+ISSUES = {preset: ", ".join(str(number) for number in sorted({goal[4] for goal in goals}))
+          for preset, goals in SPEED_GOALS.items()}
+"""Per preset: the issues whose goals :data:`SPEED_GOALS` holds, as the report names them."""
 
 
 class BenchError(DeBERTaError):

@@ -109,6 +109,13 @@ def architecture(config: deberta.ModelConfig, head: str) -> str:
     return name.replace("Deberta", "DebertaV2", 1) if config.is_v2 else name
 
 
+def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:
+    """``config.json`` of an exported folder: Hugging Face's layout, naming transformers' class of ``head`` for the
+    model's family (``DebertaV2…`` for v2/v3; an RTD discriminator exports as an encoder: transformers has no
+    RTD head class)."""
+    return {**config.to_hf_dict(), "architectures": [architecture(config, head)]}
+
+
 # Key prefixes of each head in this package's (and Hugging Face's) names.
 _HEAD_PREFIXES = {CLASSIFICATION: ("pooler.", "classifier."), TOKENS: ("classifier.",), SPANS: ("qa_outputs.",),
                   MASKED_LM: ("lm_predictions.",)}
@@ -385,10 +392,10 @@ def export_hf(
     head = choose_head(state, task_head)
     _check_transformers_fit(config, head)
     tensors = _hf_tensors(state, config, head, DTYPES[dtype])
-    hf_config = {**config.to_hf_dict(), "architectures": [architecture(config, head)], "dtype": dtype}
+    folder_config = {**hf_config(config, head), "dtype": dtype}
     if head in (CLASSIFICATION, TOKENS):
         _, config_file = pretrained.find_files(checkpoint)
-        hf_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
+        folder_config.update(_label_fields(config_file, tensors["classifier.weight"].shape[0]))
     tokenizer = load_tokenizer(vocab, checkpoint, option="--vocab")
     if tokenizer.vocab_size > config.vocab_size:
         raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
@@ -405,7 +412,7 @@ def export_hf(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.export-", dir=output_dir.parent))
     try:
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        write_json(staging / "config.json", hf_config)
+        write_json(staging / "config.json", folder_config)
         if byte_level:
             _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
         else:  # SentencePiece (v2/v3): the files the released models ship

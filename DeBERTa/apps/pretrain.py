@@ -84,7 +84,7 @@ from DeBERTa.training.rng import derived_seed, seed_everything, seed_range_error
 from . import cli
 from .data import collate
 from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first, shutdown
-from .export import ENCODER, MASKED_LM, architecture
+from .export import ENCODER, MASKED_LM, hf_config
 from .models import load_tokenizer, resolve_source
 from .options import FIELDS, convert, parse_bool
 
@@ -457,7 +457,7 @@ class PretrainJob:
             if opts.tokenizer or opts.vocab_path:
                 option = "--tokenizer" if opts.tokenizer else "--vocab_path"
                 given = _load_tokenizer(opts.tokenizer or opts.vocab_path, None, opts.vocab_type, option)
-                if corpora.fingerprint_of(given) != corpus.index["tokenizer_fingerprint"]:
+                if not corpus.made_with(given):
                     raise PretrainError(f"{option} {opts.tokenizer or opts.vocab_path}: not the tokenizer {paths[0]} "
                                         "was prepared with; leave it out (a prepared corpus brings its own) or "
                                         "prepare the corpus with it")
@@ -558,13 +558,6 @@ def _load_tokenizer(name_or_path: str | None, source: Path | None, vocab_type: s
 # ------------------------------------------------------------------------------------------------------
 # Export
 # ------------------------------------------------------------------------------------------------------
-def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:
-    """``config.json`` of an exported folder: Hugging Face's layout, naming transformers' class of ``head`` for the
-    model's family (``DebertaV2…`` for v2/v3; the discriminator exports as an encoder: transformers has no RTD
-    head class)."""
-    return {**config.to_hf_dict(), "architectures": [architecture(config, head)]}
-
-
 def _write_model_folder(folder: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any], tokenizer: Any) -> None:
     """A Hugging Face-layout model folder; ``model.safetensors`` last, so it marks completion."""
     folder.mkdir(parents=True, exist_ok=True)

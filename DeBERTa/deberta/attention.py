@@ -298,15 +298,19 @@ def band_bias(q: torch.Tensor, k: torch.Tensor, kr: torch.Tensor | None, qr: tor
     return bias.view(batch, heads, query_size, key_size)
 
 
+def may_branch_on(data: torch.Tensor) -> bool:
+    """Whether a pass may be left out by looking at ``data``'s values: on the CPU, and not while compiled or
+    exported (a branch on data breaks the graph; on a GPU reading a value waits for the device)."""
+    return data.device.type == "cpu" and not (torch.compiler.is_compiling() or exporting())
+
+
 def padding_is_zero(padding: torch.Tensor) -> bool:
     """Whether a padding bias masks nothing, so that adding it (a pass over the scores' size) can be left out.
 
-    Asked on the CPU only, and not while compiled or exported (a branch on data): elsewhere the bias is
-    added anyway. (transformers drops an all-ones mask likewise.)
+    Asked only where :func:`may_branch_on` allows: elsewhere the bias is added anyway. (transformers drops an
+    all-ones mask likewise.)
     """
-    if padding.device.type != "cpu" or torch.compiler.is_compiling() or exporting():
-        return False
-    return not bool(padding.any())
+    return may_branch_on(padding) and not bool(padding.any())
 
 
 class DisentangledBias(torch.autograd.Function):
@@ -638,13 +642,10 @@ class FastDisentangledAttention(nn.Module):
     def every_query_attends(queries: torch.Tensor) -> bool:
         """Whether the (B, Lq) query mask is all ones, so that multiplying the context by it changes nothing.
 
-        Asked on the CPU only, and not while compiled or exported (as :func:`padding_is_zero`): elsewhere
-        the multiplication runs anyway. Spares a pass over the context forward and backward for batches
-        without padding.
+        Asked only where :func:`may_branch_on` allows: elsewhere the multiplication runs anyway. Spares a
+        pass over the context forward and backward for batches without padding.
         """
-        if queries.device.type != "cpu" or torch.compiler.is_compiling() or exporting():
-            return False
-        return bool(queries.all())
+        return may_branch_on(queries) and bool(queries.all())
 
     def span(self, query_size: int, key_size: int) -> int:
         """S: the call uses rows P − S … P + S − 1 of the relative-position table.

@@ -94,7 +94,6 @@ def read_documents(path: Path) -> Iterator[str]:
     """The documents of one input file: blocks of non-blank lines, joined with spaces; a
     :class:`CorpusError` (one line, naming the file) for a file that is not UTF-8 text."""
     block: list[str] = []
-    line_no = 0
     try:
         with open_text(path) as lines:
             for line_no, line in enumerate(lines, 1):
@@ -359,10 +358,13 @@ class Corpus:
     def tokenizer_dir(self) -> Path:
         return self.folder / TOKENIZER_DIR
 
+    def made_with(self, tokenizer: Any) -> bool:
+        """Whether ``tokenizer`` is the one the shards were made with (by its fingerprint)."""
+        return fingerprint_of(tokenizer) == self.index["tokenizer_fingerprint"]
+
     def check_tokenizer(self, tokenizer: Any) -> None:
         """A :class:`CorpusError` unless ``tokenizer`` is the one the shards were made with."""
-        same = fingerprint_of(tokenizer) == self.index["tokenizer_fingerprint"]
-        if not same or self.index["max_id"] >= tokenizer.vocab_size:
+        if not self.made_with(tokenizer) or self.index["max_id"] >= tokenizer.vocab_size:
             raise CorpusError(f"the vocabulary ({tokenizer.vocab_size} ids) does not match the shards of {self.folder} "
                               f"(made with {self.index['vocab_size']} ids); prepare the corpus with this tokenizer")
 
@@ -371,11 +373,6 @@ class Corpus:
         shard = self.index["shards"][number]
         path = self.folder / shard["file"].replace(".bin", ".idx")
         return np.memmap(path, dtype=np.int64, mode="r", shape=(shard["documents"],))
-
-    def shard(self, number: int) -> np.ndarray:
-        """Token ids of shard ``number`` (memory-mapped)."""
-        shard = self.index["shards"][number]
-        return np.memmap(self.folder / shard["file"], dtype=self.index["dtype"], mode="r", shape=(shard["tokens"],))
 
     def open_shard(self, number: int) -> BinaryIO:
         """Shard ``number``'s file, unbuffered: :class:`CorpusWindows` reads each window with one read."""
