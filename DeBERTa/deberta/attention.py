@@ -25,7 +25,8 @@ tensor of the scores' size and a product of every query with every table row.
 * Pieces. Inference goes through the batch a few sequences (or heads) at a time, so that no
   score-sized temporary leaves the cache (:func:`piece_shape`).
 * The compiled CPU kernel (:mod:`.cpu_kernel`) for float32 inference on AVX2 or AVX-512, which takes kr and qr
-  with one column per diagonal, whatever ``row`` is.
+  with one column per diagonal, whatever ``row`` is, and computes a score's three products as one
+  (:meth:`FastDisentangledAttention.kernel_tables`).
 * Reuse. The projected position tables depend on the weights alone: inference projects them once.
 * Export. The above choose blocks, pieces and the span with Python integers from the batch's shape,
   which ``torch.export`` / ``torch.onnx.export`` would bake into the graph (right at the traced length
@@ -775,31 +776,39 @@ class FastDisentangledAttention(nn.Module):
                          padding: torch.Tensor) -> torch.Tensor:
         """:meth:`attend_with_positions` in the compiled CPU kernel: q, k, v (B, H, L, d) → (B, H, L, d).
 
-        The kernel takes kr and qr with one column per diagonal: column c holds δ = L − 1 − c, so that
-        the entries of consecutive keys of one query are consecutive in memory. Buckets change only which
-        row each column takes.
+        The kernel computes each score as (q_i + qu_c)·(k_j·scale + kr_c) − diagonal_c + padding_j: the three
+        products in one (:meth:`kernel_tables`). Its context comes back as a view of (B, L, H, d), the
+        layout the output projection reads.
         """
         batch, _, size, _ = q.shape
-        kr, qr = self.kernel_tables(rel_embeddings, size)
-        return cpu_kernel.kernel().attend(  # kr, qr (H, d, 2L − 1); kᵀ (B, H, d, L)
-            q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous(), kr, qr,
-            padding.reshape(batch, size), self.scale)
+        kr, qu, diagonal = self.kernel_tables(rel_embeddings, size)
+        # ksᵀ (B, H, d, L): k·scale, transposed in the one pass. q is read where the projection put it; v is
+        # made contiguous, as every block of queries goes through all of its rows (strided: measured slower).
+        scaled_keys = torch.mul(k.transpose(-1, -2), self.scale,
+                                out=k.new_empty(k.shape[:-2] + (k.shape[-1], size)))
+        return cpu_kernel.kernel().attend(q, scaled_keys, v.contiguous(), kr, qu, diagonal,
+                                          padding.reshape(batch, size))
 
-    def kernel_tables(self, rel_embeddings: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """kr and qr in the kernel's layout for sequences of ``size`` tokens: (H, d, 2L − 1) each.
+    def kernel_tables(self, rel_embeddings: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """kr, qu = qr / scale (H, d, 2L − 1) and diagonal = qu·kr (H, 2L − 1) for sequences of ``size`` tokens.
 
+        One column per diagonal c = L − 1 − i + j (δ = L − 1 − c), so that the entries of consecutive keys
+        of one query are consecutive in memory; buckets change only which row each column takes. With
+        them the kernel folds the three products of a score into one:
+        q·k·scale + q·kr + k·qr = (q + qu)·(k·scale + kr) − qu·kr.
         Laid out again from the projections (:meth:`position_projections`) for each length: at 512 tokens
         two copies of 6 MB per layer, which inference reuses for as long as the length and the weights stay
         the same (as the projections). Only the last length is kept: a server that pads to a fixed length
         lays them out once; one that pads each batch to its own length lays them out per batch, as
         without reuse, and holds no table per length it has seen.
         """
-        def lay_out() -> tuple[torch.Tensor, torch.Tensor]:
+        def lay_out() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             span = self.span(size, size)
             rows = self.position_rows(size - 1 - torch.arange(2 * size - 1, device=rel_embeddings.device), span)
             kr, qr = self.position_projections(rel_embeddings, span)
             assert kr is not None and qr is not None  # kernel_applies: both terms
-            return kr[:, rows].transpose(1, 2).contiguous(), qr[:, rows].transpose(1, 2).contiguous()
+            kr, qu = kr[:, rows].transpose(1, 2).contiguous(), (qr[:, rows] / self.scale).transpose(1, 2).contiguous()
+            return kr, qu, (kr * qu).sum(1)
 
         if not (_current.reuse_position_projections and reuse_allowed(self)):
             return lay_out()
