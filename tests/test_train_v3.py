@@ -36,6 +36,8 @@ def test_tiny_v3_fine_tunes_and_exports(tmp_path: Path) -> None:
     checkpoint = records.run_checkpoint(out)
     config = deberta.ModelConfig.from_json_file(checkpoint / "config.json")
     assert config.is_v2 and config.position_buckets == 8
+    architectures = json.loads((checkpoint / "config.json").read_text())["architectures"]
+    assert architectures == ["DebertaV2ForSequenceClassification"]
 
     folder = export.export_hf(out, tmp_path / "hf")
     theirs = transformers.DebertaV2ForSequenceClassification.from_pretrained(folder).eval()

@@ -94,19 +94,18 @@ CLASSIFICATION, TOKENS, SPANS, MASKED_LM, ENCODER = (
     "classification", "token_classification", "question_answering", "masked_lm", "encoder")
 
 ARCHITECTURES = {
-    CLASSIFICATION: "DebertaForSequenceClassification",
-    TOKENS: "DebertaForTokenClassification",
-    SPANS: "DebertaForQuestionAnswering",
-    MASKED_LM: "DebertaForMaskedLM",
-    ENCODER: "DebertaModel",
+    CLASSIFICATION: "ForSequenceClassification",
+    TOKENS: "ForTokenClassification",
+    SPANS: "ForQuestionAnswering",
+    MASKED_LM: "ForMaskedLM",
+    ENCODER: "Model",
 }
-"""The transformers class each exported head of a v1 model loads into; ``DebertaV2…`` for v2/v3."""
+"""The transformers class each exported head loads into, after the family's ``Deberta`` or ``DebertaV2``."""
 
 
 def architecture(config: deberta.ModelConfig, head: str) -> str:
     """The transformers class name of ``head`` for the model family of ``config``."""
-    name = ARCHITECTURES[head]
-    return name.replace("Deberta", "DebertaV2", 1) if config.is_v2 else name
+    return config.transformers_class(ARCHITECTURES[head])
 
 
 def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:

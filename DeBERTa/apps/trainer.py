@@ -181,7 +181,7 @@ def checkpoint_config(model: nn.Module, task: TaskSpec, cls_drop_out: float | No
     labels = list(task.labels) if task.labels is not None else ["LABEL_0"]
     return {
         **model.config.to_hf_dict(),
-        "architectures": ["DebertaForSequenceClassification"],
+        "architectures": [model.config.transformers_class("ForSequenceClassification")],
         "num_labels": task.num_labels,
         "id2label": {str(i): name for i, name in enumerate(labels)},
         "label2id": {name: i for i, name in enumerate(labels)},
@@ -517,8 +517,8 @@ class Trainer:
 KIND_FEATURE_CACHE_VERSION = 1
 """Part of the kinds' feature cache key: bump it when a kind's features change for the same inputs."""
 
-_ARCHITECTURES = {"token": "DebertaForTokenClassification", "span": "DebertaForQuestionAnswering",
-                  "choice": "DebertaForMultipleChoice"}
+_ARCHITECTURES = {"token": "ForTokenClassification", "span": "ForQuestionAnswering", "choice": "ForMultipleChoice"}
+"""transformers' head class of each task kind, after the family's ``Deberta`` or ``DebertaV2``."""
 
 
 def kind_options(opts: TrainOptions) -> KindOptions:
@@ -653,7 +653,9 @@ class KindTrainer(Trainer):
 
     def checkpoint_config(self) -> dict[str, Any]:
         """``config.json``: the model config (HF layout), the head's architecture, the tags (NER) and the task."""
-        config: dict[str, Any] = {**self.model.config.to_hf_dict(), "architectures": [_ARCHITECTURES[self.task.kind]],
+        model_config = self.model.config
+        config: dict[str, Any] = {**model_config.to_hf_dict(),
+                                  "architectures": [model_config.transformers_class(_ARCHITECTURES[self.task.kind])],
                                   "finetuning_task": self.task.name, "cls_dropout": self.opts.cls_drop_out}
         labels = getattr(self.task, "labels", None)
         if labels:

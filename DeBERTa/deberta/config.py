@@ -222,6 +222,11 @@ class ModelConfig:
         """Whether this is a DeBERTa v2/v3/mDeBERTa model (``model_type`` ``deberta-v2``)."""
         return self.model_type == "deberta-v2"
 
+    def transformers_class(self, head: str) -> str:
+        """The name of transformers' class of this family with ``head`` ("Model", "ForSequenceClassification",
+        …): ``Deberta…`` for v1, ``DebertaV2…`` for v2, v3 and mDeBERTa; for ``architectures`` in config.json."""
+        return ("DebertaV2" if self.is_v2 else "Deberta") + head
+
     @property
     def relative_span(self) -> int:
         """k, the largest relative distance told apart (``max_relative_positions``, -1 → ``max_position_embeddings``).
