@@ -7,8 +7,8 @@
 //   score[i, j] = (q_i + qu_c)·(ks_j + kr_c) − diagonal_c + padding[j],   c = L − 1 − i + j,
 // with ks = k·scale, qu = qr / scale and diagonal_c = qu_c·kr_c (attention.py's kernel_tables and
 // attend_in_kernel prepare them). Per key vector and dimension that is two additions and one FMA instead
-// of three FMAs: x86 cores from Zen on add on other ports than they multiply, so the loop is not bound by
-// its FMAs. Each product is computed once, for the pairs (i, j) that exist — no products outside the band,
+// of three FMAs: AMD's Zen cores add on other ports than they multiply, so the loop is no longer bound by
+// its FMAs (on cores that share the ports the count of operations stays the same). Each product is computed once, for the pairs (i, j) that exist — no products outside the band,
 // no score-sized temporaries: the scores of T queries stay in a T×L buffer in cache.
 //
 // kr, qu come laid out by column c (one column per diagonal, rows clamped to the span by the caller),
