@@ -77,7 +77,18 @@ from safetensors.torch import save_file
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
 from DeBERTa import deberta
-from DeBERTa.apps.models import load_tokenizer, resolve_source
+from DeBERTa.apps.models import (
+    ARCHITECTURES,
+    CLASSIFICATION,
+    ENCODER,
+    MASKED_LM,
+    SPANS,
+    TOKENS,
+    architecture,
+    hf_config,
+    load_tokenizer,
+    resolve_source,
+)
 from DeBERTa.apps.options import OneLineErrorParser
 from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.errors import DeBERTaError
@@ -89,31 +100,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-CLASSIFICATION, TOKENS, SPANS, MASKED_LM, ENCODER = (
-    "classification", "token_classification", "question_answering", "masked_lm", "encoder")
-
-ARCHITECTURES = {
-    CLASSIFICATION: "ForSequenceClassification",
-    TOKENS: "ForTokenClassification",
-    SPANS: "ForQuestionAnswering",
-    MASKED_LM: "ForMaskedLM",
-    ENCODER: "Model",
-}
-"""The transformers class each exported head loads into, after the family's ``Deberta`` or ``DebertaV2``."""
-
-
-def architecture(config: deberta.ModelConfig, head: str) -> str:
-    """The transformers class name of ``head`` for the model family of ``config``."""
-    return config.transformers_class(ARCHITECTURES[head])
-
-
-def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:
-    """``config.json`` of an exported folder: Hugging Face's layout, naming transformers' class of ``head`` for the
-    model's family (``DebertaV2…`` for v2/v3; an RTD discriminator exports as an encoder: transformers has no
-    RTD head class)."""
-    return {**config.to_hf_dict(), "architectures": [architecture(config, head)]}
-
 
 # Key prefixes of each head in this package's (and Hugging Face's) names.
 _HEAD_PREFIXES = {CLASSIFICATION: ("pooler.", "classifier."), TOKENS: ("classifier.",), SPANS: ("qa_outputs.",),

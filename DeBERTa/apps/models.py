@@ -4,7 +4,8 @@ A source is a model name (fetched into the cache), a pre-trained folder in eithe
 with its config beside it, a checkpoint of the training app, or a training run folder, which stands for
 its best checkpoint (else its newest). The tokenizer comes with the model: from its folder when it holds
 one (``spm.model`` or a GPT-2 vocabulary, see :func:`DeBERTa.deberta.load_tokenizer`), else the official
-GPT-2 vocabulary of DeBERTa v1.
+GPT-2 vocabulary of DeBERTa v1. The heads an exported folder can hold and the ``config.json`` that names
+transformers' class of each are here too: the export and pre-training both write such folders.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
+from DeBERTa import deberta
 from DeBERTa.deberta import pretrained
 from DeBERTa.deberta.spm_tokenizer import SPM_MODEL_FILE
 from DeBERTa.deberta.tokenizer import GPT2Tokenizer, TokenizerError
@@ -22,6 +25,31 @@ from DeBERTa.deberta.tokenizer_loader import load_tokenizer as resolve_tokenizer
 from . import records
 
 logger = logging.getLogger(__name__)
+
+# The heads an exported folder can hold (the export's --task-head), and transformers' class of each.
+CLASSIFICATION, TOKENS, SPANS, MASKED_LM, ENCODER = (
+    "classification", "token_classification", "question_answering", "masked_lm", "encoder")
+
+ARCHITECTURES = {
+    CLASSIFICATION: "ForSequenceClassification",
+    TOKENS: "ForTokenClassification",
+    SPANS: "ForQuestionAnswering",
+    MASKED_LM: "ForMaskedLM",
+    ENCODER: "Model",
+}
+"""The transformers class each exported head loads into, after the family's ``Deberta`` or ``DebertaV2``."""
+
+
+def architecture(config: deberta.ModelConfig, head: str) -> str:
+    """The transformers class name of ``head`` for the model family of ``config``."""
+    return config.transformers_class(ARCHITECTURES[head])
+
+
+def hf_config(config: deberta.ModelConfig, head: str) -> dict[str, Any]:
+    """``config.json`` of an exported folder: Hugging Face's layout, naming transformers' class of ``head`` for the
+    model's family (``DebertaV2…`` for v2/v3; an RTD discriminator exports as an encoder: transformers has no
+    RTD head class)."""
+    return {**config.to_hf_dict(), "architectures": [architecture(config, head)]}
 
 
 def resolve_source(name_or_path: str | os.PathLike[str]) -> Path:

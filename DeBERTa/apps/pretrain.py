@@ -84,8 +84,7 @@ from DeBERTa.training.rng import derived_seed, seed_everything, seed_range_error
 from . import cli
 from .data import collate
 from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first, shutdown
-from .export import ENCODER, MASKED_LM, hf_config
-from .models import load_tokenizer, resolve_source
+from .models import ENCODER, MASKED_LM, hf_config, load_tokenizer, resolve_source
 from .options import FIELDS, convert, parse_bool
 
 logger = logging.getLogger(__name__)
