@@ -421,6 +421,9 @@ def test_cpu_kernel_follows_the_formula(kernel_variant, head_size, length):
     with torch.no_grad():
         assert attention.kernel_applies(q, k)
         got = attention.attend_with_positions(q, k, v, rel, padding)
+        # Any other layout of q, k and v too (here each head's d values strided, not in a row).
+        q_t, k_t, v_t = (x.transpose(-1, -2).contiguous().transpose(-1, -2) for x in (q, k, v))
+        assert torch.equal(attention.attend_with_positions(q_t, k_t, v_t, rel, padding), got)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
 
 

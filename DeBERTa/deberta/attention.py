@@ -786,6 +786,7 @@ class FastDisentangledAttention(nn.Module):
         # made contiguous, as every block of queries goes through all of its rows (strided: measured slower).
         scaled_keys = torch.mul(k.transpose(-1, -2), self.scale,
                                 out=k.new_empty(k.shape[:-2] + (k.shape[-1], size)))
+        q = q if q.stride(-1) == 1 else q.contiguous()  # the kernel reads each query's d values in a row
         return cpu_kernel.kernel().attend(q, scaled_keys, v.contiguous(), kr, qu, diagonal,
                                           padding.reshape(batch, size))
 
