@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cpu_linear
 from .attention import (
     FastDisentangledAttention,
     PositionTables,
@@ -211,14 +212,15 @@ class DisentangledSelfAttention(FastDisentangledAttention):
             # One matrix product for all three, the biases added inside it: [q_bias_h, 0, v_bias_h] per head.
             q_bias, v_bias = self.q_bias.view(self.num_heads, -1), self.v_bias.view(self.num_heads, -1)
             bias = torch.stack([q_bias, torch.zeros_like(q_bias), v_bias], dim=1).flatten()  # (3·D,)
-            q, k, v = fused_heads(F.linear(hidden_states, self.in_proj.weight, bias), self.num_heads, 3)  # (B, H, L, d)
+            projected = cpu_linear.linear(hidden_states, self.in_proj.weight, bias)  # (B, L, 3·D)
+            q, k, v = fused_heads(projected, self.num_heads, 3)  # (B, H, L, d)
         else:
             # The enhanced mask decoder queries with other states than it attends to: un-fuse the weight.
             weight = self.in_proj.weight.view(self.num_heads, 3, self.head_size, -1)  # (H, 3, d, D)
             w_q, w_k, w_v = (weight[:, i].flatten(0, 1) for i in range(3))  # 3 × (D, D)
-            q = self.split_heads(F.linear(query_states, w_q, self.q_bias))  # (B, H, Lq, d)
-            k = self.split_heads(F.linear(hidden_states, w_k))  # (B, H, Lk, d)
-            v = self.split_heads(F.linear(hidden_states, w_v, self.v_bias))  # (B, H, Lk, d)
+            q = self.split_heads(cpu_linear.linear(query_states, w_q, self.q_bias))  # (B, H, Lq, d)
+            k = self.split_heads(cpu_linear.linear(hidden_states, w_k))  # (B, H, Lk, d)
+            v = self.split_heads(cpu_linear.linear(hidden_states, w_v, self.v_bias))  # (B, H, Lk, d)
         return q, k, v
 
     def project_positions(self, rel: torch.Tensor) -> PositionTables:
@@ -277,8 +279,10 @@ class DisentangledSelfAttentionV2(FastDisentangledAttention):
         self, hidden_states: torch.Tensor, query_states: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Q (B, H, Lq, d) from ``query_states`` (default: the hidden states), K and V (B, H, Lk, d)."""
-        q = self.split_heads(self.query_proj(hidden_states if query_states is None else query_states))
-        return q, self.split_heads(self.key_proj(hidden_states)), self.split_heads(self.value_proj(hidden_states))
+        queries = hidden_states if query_states is None else query_states
+        q, k, v = ((cpu_linear.linear(x, linear.weight, linear.bias)) for x, linear in
+                   ((queries, self.query_proj), (hidden_states, self.key_proj), (hidden_states, self.value_proj)))
+        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
     def position_linears(self) -> tuple[nn.Linear | None, nn.Linear | None]:
         """The projections of kr and qr (None for a term not used)."""
@@ -307,7 +311,7 @@ class SelfOutput(nn.Module):
         self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(context)) + residual)
+        return self.LayerNorm(self.dropout(cpu_linear.linear(context, self.dense.weight, self.dense.bias)) + residual)
 
 
 class Attention(nn.Module):
@@ -335,6 +339,8 @@ class Intermediate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) → (B, L, intermediate_size)."""
+        if self.act_name in cpu_linear.FUSED_ACTIVATIONS and cpu_linear.applies(x, self.dense.weight, self.dense.bias):
+            return cpu_linear.linear(x, self.dense.weight, self.dense.bias, self.act_name)  # activation inside
         hidden = self.dense(x)  # (B, L, I)
         if hidden.requires_grad:  # autograd keeps the pre-activation for the backward pass
             return self.act(hidden)
@@ -356,7 +362,7 @@ class Output(nn.Module):
         """(B, L, I) → (B, L, D). With ``activation_name``, x is the pre-activation: the activation is applied
         here, and made again in backward rather than kept (:func:`~.recompute.activation_linear`)."""
         if activation_name is None:
-            projected = self.dense(x)
+            projected = cpu_linear.linear(x, self.dense.weight, self.dense.bias)
         else:
             projected = activation_linear(x, activation_name, self.dense.weight, self.dense.bias)
         return self.LayerNorm(self.dropout(projected) + residual)
