@@ -1,4 +1,4 @@
-"""The layers' linear maps in CPU float32 inference through oneDNN, with the bias and GELU inside the product.
+"""The layers' linear maps in CPU float32 through oneDNN: in inference with the bias and GELU inside the product.
 
 ``torch.nn.functional.linear`` on the CPU calls the BLAS PyTorch was built with (MKL in the official
 wheels): it first copies the bias into the output, then adds the product. oneDNN's matrix product (the
@@ -7,9 +7,10 @@ adds the bias and applies a GELU or ReLU as it writes each block of the output; 
 project is developed on it was also faster for every shape of a base layer (README, "Speed"). The
 results are the same within float32 rounding (another order of the same sums).
 
-:func:`linear` is the one entry: it takes oneDNN where :func:`applies` (float32 on the CPU, no gradient
-wanted, no autocast, not compiled or exported, the option ``onednn_linear`` of
-:func:`~DeBERTa.deberta.attention.options` on, the operation present), else ``F.linear``.
+:func:`linear` is the one entry: it takes oneDNN where :func:`applies` (float32 on the CPU, no autocast,
+not compiled or exported, the option ``onednn_linear`` of :func:`~DeBERTa.deberta.attention.options` on,
+the operation present), else ``F.linear``. Where a gradient is wanted the product runs in oneDNN and its
+gradients as ``F.linear``'s (:class:`OneDNNLinear`), and the activation is applied after it.
 """
 
 from __future__ import annotations
@@ -48,14 +49,39 @@ def applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
         and x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
         and (bias is None or bias.dtype == torch.float32)
-        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                              or (bias is not None and bias.requires_grad)))
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
         and not exporting()
         and x.numel() > 0
         and available()
     )
+
+
+def product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, attribute: str,
+            algorithm: str) -> torch.Tensor:
+    """oneDNN's x·Wᵀ + b with the activation ``attribute`` ("none", "gelu", "relu") applied inside."""
+    rows = x.reshape(-1, x.shape[-1])
+    out = torch.ops.mkldnn._linear_pointwise(rows, weight, bias, attribute, [], algorithm)
+    return out.view(*x.shape[:-1], weight.shape[0])
+
+
+class OneDNNLinear(torch.autograd.Function):
+    """x·Wᵀ + b forward in oneDNN; backward as ``F.linear``'s: the same two matrix products and the bias's sum."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return product(x, weight, bias, "none", "")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors
+        rows = grad.reshape(-1, grad.shape[-1])  # (N, out)
+        grad_x = (rows @ weight).view(x.shape) if ctx.needs_input_grad[0] else None
+        grad_weight = rows.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_bias = rows.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -68,20 +94,23 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     global _failed
     if activation is not None and activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"activation {activation!r} is not one of {', '.join(FUSED_ACTIVATIONS)}")
+    wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    out = None
     if applies(x, weight, bias):
-        attribute, algorithm = FUSED_ACTIVATIONS[activation] if activation else ("none", "")
         try:
-            rows = x.reshape(-1, x.shape[-1])
-            out = torch.ops.mkldnn._linear_pointwise(rows, weight, bias, attribute, [], algorithm)
-            return out.view(*x.shape[:-1], weight.shape[0])
+            if wants_grad:  # the product in oneDNN, its gradients by PyTorch; the activation after, for autograd
+                out = OneDNNLinear.apply(x, weight, bias)
+            else:
+                return product(x, weight, bias, *(FUSED_ACTIVATIONS[activation] if activation else ("none", "")))
         except RuntimeError as error:  # a build whose operation refuses these tensors: PyTorch's path from now on
             _failed = True
             warnings.warn(f"oneDNN's linear operation failed ({str(error).splitlines()[0]}); using F.linear",
                           stacklevel=2)
-    out = F.linear(x, weight, bias)
+    if out is None:
+        out = F.linear(x, weight, bias)
     if activation is None:
         return out
-    in_place = not (torch.is_grad_enabled() and out.requires_grad)
+    in_place = not wants_grad
     if FUSED_ACTIVATIONS[activation][0] == "relu":
         return torch.relu_(out) if in_place else torch.relu(out)
     approximate = FUSED_ACTIVATIONS[activation][1]

@@ -382,7 +382,9 @@ class Layer(nn.Module):
         attended = self.attention(hidden_states, attention_mask, rel_embeddings, query_states)
         if attended.requires_grad and recomputable(self.intermediate.act_name):
             # Training: autograd would keep both the pre-activation and the activation (B, L, I); keep one.
-            return self.output(self.intermediate.dense(attended), attended, self.intermediate.act_name)
+            dense = self.intermediate.dense
+            expanded = cpu_linear.linear(attended, dense.weight, dense.bias)
+            return self.output(expanded, attended, self.intermediate.act_name)
         return self.output(self.intermediate(attended), attended)
 
 
