@@ -280,9 +280,9 @@ class DisentangledSelfAttentionV2(FastDisentangledAttention):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Q (B, H, Lq, d) from ``query_states`` (default: the hidden states), K and V (B, H, Lk, d)."""
         queries = hidden_states if query_states is None else query_states
-        q, k, v = ((cpu_linear.linear(x, linear.weight, linear.bias)) for x, linear in
-                   ((queries, self.query_proj), (hidden_states, self.key_proj), (hidden_states, self.value_proj)))
-        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        pairs = ((queries, self.query_proj), (hidden_states, self.key_proj), (hidden_states, self.value_proj))
+        q, k, v = (self.split_heads(cpu_linear.linear(x, proj.weight, proj.bias)) for x, proj in pairs)
+        return q, k, v
 
     def position_linears(self) -> tuple[nn.Linear | None, nn.Linear | None]:
         """The projections of kr and qr (None for a term not used)."""
