@@ -62,6 +62,41 @@ def test_gradients_through_onednn_equal_pytorch(with_bias, name):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
+@needs_onednn
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "sliced"])
+def test_matmul_equals_pytorch_for_any_strides(layout):
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 24, generator=gen), torch.randn(24, 56, generator=gen)
+    if layout == "transposed":  # as the backward passes them: a gradient's and an input's transposes
+        a, b = a.t().contiguous().t(), b.t().contiguous().t()
+    elif layout == "sliced":
+        a, b = torch.randn(40, 50, generator=gen)[:, 3:27], torch.randn(30, 56, generator=gen)[2:26]
+    assert cpu_linear._usable(a, b)
+    torch.testing.assert_close(cpu_linear.matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+    with options(onednn_linear=False):
+        torch.testing.assert_close(cpu_linear.matmul(a, b), a @ b, rtol=0, atol=0)
+    assert cpu_linear.matmul(a.double(), b.double()).dtype == torch.float64  # PyTorch's product
+
+
+@needs_onednn
+def test_the_inputs_gradient_runs_in_onednn(monkeypatch):
+    calls = []
+    operation = torch.ops.mkldnn._linear_pointwise
+
+    class Recording:
+        def __getattr__(self, name):
+            return (lambda *args: calls.append(args[0].shape) or operation(*args)) if name == "_linear_pointwise" \
+                else getattr(torch.ops.mkldnn, name)
+
+    x = torch.randn(3, 5, 48, requires_grad=True)
+    weight, bias = torch.randn(96, 48, requires_grad=True), torch.randn(96, requires_grad=True)
+    monkeypatch.setattr(torch.ops, "mkldnn", Recording())
+    out = cpu_linear.linear(x, weight, bias)
+    assert calls == [(15, 48)]  # forward
+    out.backward(torch.randn(3, 5, 96).expand(3, 5, 96))
+    assert calls[1:] == [(15, 96)]  # the input's gradient (the weight's is MKL's: no faster in oneDNN)
+
+
 def test_pytorch_product_where_onednn_does_not_apply(monkeypatch):
     x, weight, bias = torch.randn(4, 8), torch.randn(6, 8), torch.randn(6)
     with torch.no_grad():

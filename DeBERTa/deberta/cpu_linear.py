@@ -9,8 +9,11 @@ results are the same within float32 rounding (another order of the same sums).
 
 :func:`linear` is the one entry: it takes oneDNN where :func:`applies` (float32 on the CPU, no autocast,
 not compiled or exported, the option ``onednn_linear`` of :func:`~DeBERTa.deberta.attention.options` on,
-the operation present), else ``F.linear``. Where a gradient is wanted the product runs in oneDNN and its
-gradients as ``F.linear``'s (:class:`OneDNNLinear`), and the activation is applied after it.
+the operation present), else ``F.linear``. Where a gradient is wanted the product runs in oneDNN, the
+activation after it, and the input's gradient in oneDNN too (:class:`OneDNNLinear`, :func:`matmul`): on
+that EPYC, MKL's product of the gradient with the weight, (N, out)·(out, in), took up to 1.4× oneDNN's
+time. The weight's gradient, (out, N)·(N, in), stays in MKL: oneDNN first copies a transposed operand
+into rows, and was no faster (README, "Speed").
 """
 
 from __future__ import annotations
@@ -41,20 +44,40 @@ def available() -> bool:
 _failed = False  # set when the operation raised once: the process then stays on F.linear
 
 
-def applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> bool:
-    """Whether :func:`linear` takes oneDNN for these tensors here and now."""
+def _usable(*tensors: torch.Tensor) -> bool:
+    """Whether oneDNN takes these float32 CPU tensors here and now (:func:`applies` adds: no autocast)."""
     return (
         current_options().onednn_linear
         and not _failed
-        and x.device.type == "cpu"
-        and x.dtype == weight.dtype == torch.float32
-        and (bias is None or bias.dtype == torch.float32)
-        and not torch.is_autocast_enabled("cpu")
+        and all(t.device.type == "cpu" and t.dtype == torch.float32 and t.numel() > 0 for t in tensors)
         and not torch.compiler.is_compiling()
         and not exporting()
-        and x.numel() > 0
         and available()
     )
+
+
+def applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> bool:
+    """Whether :func:`linear` takes oneDNN for these tensors here and now."""
+    return not torch.is_autocast_enabled("cpu") and _usable(x, weight, *([] if bias is None else [bias]))
+
+
+def _fail(error: RuntimeError) -> None:
+    """Take PyTorch's product from now on, saying once why."""
+    global _failed
+    _failed = True
+    warnings.warn(f"oneDNN's linear operation failed ({str(error).splitlines()[0]}); using PyTorch's product",
+                  stacklevel=3)
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a·b for matrices a (M, K), b (K, N), in oneDNN where it is usable, else ``a @ b``. Any strides, but
+    oneDNN copies an ``a`` whose rows are not contiguous first."""
+    if _usable(a, b):
+        try:
+            return torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [], "")  # a·(bᵀ)ᵀ
+        except RuntimeError as error:
+            _fail(error)
+    return a @ b
 
 
 def product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, attribute: str,
@@ -66,7 +89,8 @@ def product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, at
 
 
 class OneDNNLinear(torch.autograd.Function):
-    """x·Wᵀ + b forward in oneDNN; backward as ``F.linear``'s: the same two matrix products and the bias's sum."""
+    """x·Wᵀ + b forward in oneDNN; backward the same two matrix products as ``F.linear``'s, the input's
+    gradient by :func:`matmul`, and the bias's sum."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -77,8 +101,8 @@ class OneDNNLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         x, weight = ctx.saved_tensors
-        rows = grad.reshape(-1, grad.shape[-1])  # (N, out)
-        grad_x = (rows @ weight).view(x.shape) if ctx.needs_input_grad[0] else None
+        rows = grad.reshape(-1, grad.shape[-1]).contiguous()  # (N, out); an expanded gradient made whole
+        grad_x = matmul(rows, weight).view(x.shape) if ctx.needs_input_grad[0] else None
         grad_weight = rows.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
         grad_bias = rows.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
@@ -91,7 +115,6 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     ``activation`` is a config name of :data:`FUSED_ACTIVATIONS` (or None); oneDNN applies it inside the
     product, ``F.linear`` paths apply it after (in place where no gradient is wanted).
     """
-    global _failed
     if activation is not None and activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"activation {activation!r} is not one of {', '.join(FUSED_ACTIVATIONS)}")
     wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
@@ -103,9 +126,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             else:
                 return product(x, weight, bias, *(FUSED_ACTIVATIONS[activation] if activation else ("none", "")))
         except RuntimeError as error:  # a build whose operation refuses these tensors: PyTorch's path from now on
-            _failed = True
-            warnings.warn(f"oneDNN's linear operation failed ({str(error).splitlines()[0]}); using F.linear",
-                          stacklevel=2)
+            _fail(error)
     if out is None:
         out = F.linear(x, weight, bias)
     if activation is None:

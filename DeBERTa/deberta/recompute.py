@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import cpu_linear
+
 # Activation name → (its gradient from the pre-activation x and the incoming gradient g).
 _GRADIENTS = {
     "gelu": lambda x, g: torch.ops.aten.gelu_backward(g, x),
@@ -40,17 +42,18 @@ class _ActivationLinear(torch.autograd.Function):
         ctx.name = name
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x, weight)
-        return F.linear(_FORWARD[name](x), weight, bias)  # under autocast: in its dtype, as nn.Linear would be
+        # Grad mode is off in here: oneDNN's product where it applies; under autocast F.linear, in autocast's dtype.
+        return cpu_linear.linear(_FORWARD[name](x), weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, weight = ctx.saved_tensors
         activated = _FORWARD[ctx.name](x)  # made again: (..., I)
-        grad = grad.to(activated.dtype)
-        grad_weight = (grad.flatten(0, -2).t() @ activated.flatten(0, -2)).to(weight.dtype)
-        grad_bias = grad.flatten(0, -2).sum(0, dtype=torch.float32).to(weight.dtype) if ctx.has_bias else None
+        rows = grad.to(activated.dtype).flatten(0, -2).contiguous()  # (N, D)
+        grad_weight = (rows.t() @ activated.flatten(0, -2)).to(weight.dtype)
+        grad_bias = rows.sum(0, dtype=torch.float32).to(weight.dtype) if ctx.has_bias else None
         del activated
-        grad_x = _GRADIENTS[ctx.name](x, grad @ weight.to(grad.dtype))
+        grad_x = _GRADIENTS[ctx.name](x, cpu_linear.matmul(rows, weight.to(rows.dtype)).view(x.shape))
         return grad_x, grad_weight, grad_bias, None
 
 
