@@ -7,12 +7,14 @@ examples, on one CPU thread.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
 import sys
 import types
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -537,6 +539,31 @@ def test_learning_rate_schedule() -> None:
     assert lr_factor("warmup_cosine", 3, 10, 2) == 1.0 and lr_factor("warmup_cosine", 7, 10, 2) == pytest.approx(
         0.5 * (1 + __import__("math").cos(__import__("math").pi * 4 / 8)))
     assert lr_factor("warmup_linear", 1, 5, 0) == 1.0
+
+
+def test_adamw_is_fused_where_the_device_has_it_and_updates_as_the_default() -> None:
+    from DeBERTa.training.optim import build_optimizer
+
+    def updated(model: torch.nn.Module, fused: bool | None) -> list[torch.Tensor]:
+        optimizer, scheduler = build_optimizer(model, learning_rate=1e-2, weight_decay=0.01, betas=(0.9, 0.999),
+                                               epsilon=1e-6, schedule="warmup_linear", total=4, warmup=1)
+        assert optimizer.defaults["fused"] is fused
+        for step in range(3):
+            torch.manual_seed(step)
+            model(torch.randn(5, 8)).square().sum().backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        return [p.detach().clone() for p in model.parameters()]
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.LayerNorm(6), torch.nn.Linear(6, 3))
+    fused = updated(copy.deepcopy(model), True)
+    with mock.patch("DeBERTa.training.optim.FUSED_ADAMW_DEVICES", ()):  # a device without the fused kernel
+        default = updated(copy.deepcopy(model), False)
+    assert not all(torch.equal(a, b) for a, b in zip(fused, model.parameters(), strict=True))  # it moved
+    for a, b in zip(fused, default, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_model_config_overrides_the_checkpoint_settings(tmp_path) -> None:

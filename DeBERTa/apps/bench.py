@@ -62,6 +62,7 @@ from DeBERTa.apps.records import write_json
 from DeBERTa.deberta import attention
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.pretrained import ENCODER_PREFIX
+from DeBERTa.training.optim import FUSED_ADAMW_DEVICES
 
 REFERENCES = ("deberta", "bert", "onnx")
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
@@ -277,6 +278,12 @@ def onnx_forward_fn(model: nn.Module, config: deberta.ModelConfig, batch: dict[s
     return lambda: run(inputs)
 
 
+def adamw(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """Every model's optimizer: AdamW, fused where the training engine fuses it (its share of a step is then
+    the same as in a real run, and the models' own differences show more)."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type in FUSED_ADAMW_DEVICES)
+
+
 def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast,
                   optimizer: torch.optim.Optimizer) -> Callable[..., None]:
     """Forward with labels, backward, ``optimizer`` step, gradients set to None (so they count in the step's
@@ -379,7 +386,7 @@ def measure_training_memory(config: deberta.ModelConfig, names: Sequence[str], s
     results = {}
     for name in names:
         model = build_models(config, [name], train=True, device=device, seed=seed).pop(name)  # the others go
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        optimizer = adamw(model, device)
         step = train_step_fn(name, model, make_batch(shape, config.vocab_size, device, seed), autocaster(device, dtype),
                              optimizer)
         step(make_batch(Shape(1, 8), config.vocab_size, device, seed))  # creates the optimizer state
@@ -469,7 +476,7 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
             if args.compile:  # the encoder compiled; the loss's data-dependent branches stay eager
                 models["ours-compiled"] = copy.deepcopy(models["ours"])
                 models["ours-compiled"].deberta = torch.compile(models["ours-compiled"].deberta, fullgraph=True)
-            optimizers = {n: torch.optim.AdamW(m.parameters(), lr=1e-5) for n, m in models.items()}  # one state
+            optimizers = {n: adamw(m, device) for n, m in models.items()}  # one state
             fns = {(n, dtype): train_step_fn(n, m, batch, autocaster(device, dtype), optimizers[n])
                    for dtype in args.dtype for n, m in models.items()}
         times, errors = time_round_robin(fns, args.warmup, args.repeats, device)
@@ -645,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineErrorParser(
         prog="python -m DeBERTa.apps.bench", error_type=BenchError,
         description="Time this DeBERTa against transformers' DeBERTa and BERT (SDPA) in one process: "
-        "forward passes, training steps (sequence classification, AdamW) and the peak memory of a "
+        "forward passes, training steps (sequence classification, fused AdamW) and the peak memory of a "
         "training step. Shapes are BATCHxLENGTH lists; an empty list skips that part.",
     )
     parser.add_argument("--model", default="base",

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 LR_SCHEDULES = ("warmup_linear", "warmup_cosine", "warmup_constant")
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
+"""Device types whose parameters :func:`build_optimizer` updates with PyTorch's fused AdamW."""
 
 
 def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -56,8 +58,16 @@ def lr_factor(schedule: str, update: int, total: int, warmup: int) -> float:
 def build_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: float, betas: tuple[float, float],
                     epsilon: float, schedule: str, total: int, warmup: int,
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over ``model``'s trainable parameters and its learning-rate schedule (one step per update)."""
-    optimizer = torch.optim.AdamW(optimizer_groups(model, weight_decay), lr=learning_rate, betas=betas, eps=epsilon)
+    """AdamW over ``model``'s trainable parameters and its learning-rate schedule (one step per update).
+
+    PyTorch's fused AdamW (one kernel over all parameters) where every parameter is a floating-point
+    tensor on a CPU or a CUDA device: on a 2-core CPU it took a seventh of the time of the default
+    implementation for a base model (README, "Speed"), the same update within float rounding. Elsewhere
+    the default. (PyTorch checks the parameters only at the first step, too late to choose.)
+    """
+    groups = optimizer_groups(model, weight_decay)
+    fused = all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for g in groups for p in g["params"])
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=epsilon, fused=fused)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(schedule, s + 1, total, warmup))  # s counts past updates
     return optimizer, scheduler
