@@ -37,7 +37,7 @@ install-test: $(VENV)/.installed-test ## install the test-only dependencies too
 test: install-test ## run the whole test suite
 	$(PYTHON) -m pytest -q
 
-lint: lint-python lint-types lint-docker lint-shell ## ruff, mypy on the library, hadolint, shellcheck on every script
+lint: lint-python lint-types lint-docker lint-shell ## ruff, mypy on the whole package, hadolint, shellcheck on every script
 
 lint-python: install-test
 	$(PYTHON) -m ruff check DeBERTa tests

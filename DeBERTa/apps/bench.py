@@ -48,10 +48,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import nullcontext
+from functools import partial
+from operator import ge, le
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -155,7 +157,8 @@ def hf_deberta_config(config: deberta.ModelConfig, num_labels: int):
     import transformers
 
     cls = transformers.DebertaV2Config if config.is_v2 else transformers.DebertaConfig
-    return cls(**config.to_hf_dict(), num_labels=num_labels)
+    # ignore: transformers' configs take extra keyword arguments, which their dataclass typing does not show
+    return cls(**config.to_hf_dict(), num_labels=num_labels)  # type: ignore[call-arg]
 
 
 def hf_deberta_class(config: deberta.ModelConfig, train: bool) -> type:
@@ -169,7 +172,8 @@ def hf_deberta_class(config: deberta.ModelConfig, train: bool) -> type:
 def bert_config(config: deberta.ModelConfig, num_labels: int):
     import transformers
 
-    return transformers.BertConfig(
+    # ignore: transformers' configs take extra keyword arguments, which their dataclass typing does not show
+    return transformers.BertConfig(  # type: ignore[call-arg]
         vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
         num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
         hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
@@ -219,7 +223,7 @@ def build_models(config: deberta.ModelConfig, names: Sequence[str], train: bool,
         models["deberta"].load_state_dict(state, strict=True)
     if "bert" in names:
         if train:
-            bert = transformers.BertForSequenceClassification(bert_config(config, 2))
+            bert: nn.Module = transformers.BertForSequenceClassification(bert_config(config, 2))
             shared = {"bert." + k: v for k, v in bert_state_from_ours(state, config, ENCODER_PREFIX).items()}
             shared.update({k: state[k] for k in ("classifier.weight", "classifier.bias")})
             shared.update({"bert.pooler.dense." + p: state["pooler.dense." + p] for p in ("weight", "bias")})
@@ -309,13 +313,16 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_round_robin(fns: dict[str, Callable[[], Any]], warmup: int, repeats: int,
-                     device: torch.device) -> tuple[dict[str, list[float]], dict[str, str]]:
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+def time_round_robin(fns: dict[_Key, Callable[[], Any]], warmup: int, repeats: int,
+                     device: torch.device) -> tuple[dict[_Key, list[float]], dict[_Key, str]]:
     """Milliseconds per call of each function: warm-ups, then ``repeats`` rounds in rotating order.
 
     A function that fails in its first call is left out; the second result maps it to its error.
     """
-    failures = {}
+    failures: dict[_Key, str] = {}
     for name, fn in fns.items():
         try:
             for _ in range(max(warmup, 1)):
@@ -324,7 +331,7 @@ def time_round_robin(fns: dict[str, Callable[[], Any]], warmup: int, repeats: in
             failures[name] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     synchronize(device)
     names = [name for name in fns if name not in failures]
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[_Key, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
@@ -455,7 +462,8 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
         if kind == "forward":
             models["ours-recomputed"] = models["ours"]  # the same model, its reuse switched off
             if args.compile:
-                models["ours-compiled"] = torch.compile(models["ours"], fullgraph=True)
+                # cast: compiling a module gives an OptimizedModule (a Module); torch.compile's stub says a callable
+                models["ours-compiled"] = cast(nn.Module, torch.compile(models["ours"], fullgraph=True))
             fns = {(n, dtype): forward_fn(n, m, batch, autocaster(device, dtype)) for dtype in args.dtype
                    for n, m in models.items()}
             if onnx_folder is not None:
@@ -475,7 +483,9 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
         else:
             if args.compile:  # the encoder compiled; the loss's data-dependent branches stay eager
                 models["ours-compiled"] = copy.deepcopy(models["ours"])
-                models["ours-compiled"].deberta = torch.compile(models["ours-compiled"].deberta, fullgraph=True)
+                # cast: as above; get_submodule: nn.Module types an attribute as a tensor or a module
+                models["ours-compiled"].deberta = cast(nn.Module, torch.compile(
+                    models["ours-compiled"].get_submodule("deberta"), fullgraph=True))
             optimizers = {n: adamw(m, device) for n, m in models.items()}  # one state
             fns = {(n, dtype): train_step_fn(n, m, batch, autocaster(device, dtype), optimizers[n])
                    for dtype in args.dtype for n, m in models.items()}
@@ -540,10 +550,10 @@ def report_data(args, config, timings: list[Timing], failures: list[dict], accur
             continue
         if faster:
             goals.append(speed_goal(f"{case}: ≥ {bound}× the speed of {LABELS[baseline]} (#{issue})", found,
-                                    lambda value, bound=bound: value >= bound))
+                                    partial(le, bound)))  # met when bound <= value
         else:
             goals.append(speed_goal(f"{case}: within {bound}× the time of {LABELS[baseline]} (#{issue})", found,
-                                    lambda value, bound=bound: value <= bound, as_time=True))
+                                    partial(ge, bound), as_time=True))  # met when bound >= value
     case, baseline, bound = MEMORY_GOALS[preset]
     found = memory.get(f"{case} fp32", {})
     if "ours" in found and baseline in found:

@@ -61,7 +61,7 @@ def configure_logging(rank: int = 0, world_size: int = 1) -> None:
     package.setLevel(logging.INFO if rank == 0 else logging.WARNING)
 
 
-def error_line(err: BaseException, where: str = "") -> str:
+def error_line(err: BaseException | str, where: str = "") -> str:
     """``error: …`` on one line (a message spanning lines is joined)."""
     message = " ".join(str(err).split("\n")) or type(err).__name__
     return f"error: {where}{message}"

@@ -39,7 +39,7 @@ from DeBERTa.training.data.samplers import TrainBatchSampler, merge_shards, shar
 from DeBERTa.training.errors import DataError
 from DeBERTa.training.records import atomic_write
 
-from .tasks import Column, SplitSpec, TaskSpec, get_task
+from .tasks import Column, SplitSpec, TaskSpec, get_task_spec
 from .tasks.kinds import check_json_escapes
 
 __all__ = ["DataError", "Example", "ExampleList", "Features", "TrainBatchSampler", "build_features", "collate",
@@ -116,7 +116,7 @@ def diagnostic_dir(mnli_data_dir: str | Path) -> Path | None:
     MNLI ``--do_predict`` can also write ``AX.tsv`` (the leaderboard wants both from one model).
     """
     base = Path(mnli_data_dir)
-    files = get_task("AX").split("test").files
+    files = get_task_spec("AX").split("test").files
     for candidate in (base, base.parent / "diagnostic", base.parent / "AX"):
         if any((candidate / name).is_file() for name in files):
             return candidate
@@ -188,9 +188,10 @@ class _Columns:
     def __init__(self, split: SplitSpec, file_format: str, header: list[str] | None, path: Path) -> None:
         self.path = path
         self.keyed = file_format == "jsonl"
-        refs = [*split.text_columns, split.label_column, split.id_column]
-        resolved = [None if ref is None else self._resolve(ref, header) for ref in refs]
-        self.text, (self.label, self.id) = resolved[: len(split.text_columns)], resolved[-2:]
+        self.text = [self._resolve(ref, header) for ref in split.text_columns]
+        self.label, self.id = (None if ref is None else self._resolve(ref, header)
+                               for ref in (split.label_column, split.id_column))
+        resolved = [*self.text, self.label, self.id]
         self.sep = "tab" if file_format == "tsv" else "comma"
         self.width = split.num_columns or (len(header) if header is not None else None)
         used = [c for c in resolved if isinstance(c, int)]
@@ -292,8 +293,12 @@ def read_examples(spec: TaskSpec, data_dir: str | Path, split: str) -> ExampleLi
 class Encoded(Protocol):
     """What :func:`build_features` uses of one tokenizer output (``GPT2Tokenizer``'s ``Encoding``)."""
 
-    input_ids: Sequence[int]
-    token_type_ids: Sequence[int]
+    # Read-only (properties), so that a NamedTuple such as ``Encoding`` matches.
+    @property
+    def input_ids(self) -> Sequence[int]: ...
+
+    @property
+    def token_type_ids(self) -> Sequence[int]: ...
 
 
 class Tokenizer(Protocol):
@@ -360,7 +365,7 @@ def _encode(examples: Sequence[Example], tokenizer: Tokenizer, max_seq_len: int)
     types: list[np.ndarray] = []
     for start in range(0, len(examples), _ENCODE_CHUNK):
         chunk = examples[start : start + _ENCODE_CHUNK]
-        texts_b = [ex.text_b for ex in chunk] if paired else None
+        texts_b = [ex.text_b for ex in chunk if ex.text_b is not None] if paired else None  # paired: all present
         encodings = tokenizer.encode_batch([ex.text_a for ex in chunk], texts_b, max_seq_len=max_seq_len)
         for encoding in encodings:
             ids.append(np.asarray(encoding.input_ids, dtype=np.int32))
@@ -427,7 +432,7 @@ def build_features(examples: Sequence[Example], tokenizer: Tokenizer, max_seq_le
     if features.labels is not None:
         arrays["labels"] = features.labels
     try:
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # numeric arrays only
     except OSError as err:
         logger.warning("cannot write the feature cache %s (%s): continuing without it; set %s to a writable "
                        "folder to cache features", path, err, FEATURE_CACHE_ENV)

@@ -58,10 +58,10 @@ from DeBERTa.deberta.config import ModelConfig
 from DeBERTa.deberta.errors import DeBERTaError
 
 from . import demo_baselines, demo_data
-from .data import read_examples
+from .data import ExampleList, read_examples
 from .options import OneLineErrorParser
 from .records import EVAL_RESULTS_FILE, write_json, write_text
-from .tasks import TaskSpec, get_task
+from .tasks import TaskSpec, get_task, get_task_spec
 
 DEMO_PRESETS = ("tiny", "small")
 """Models of the offline demo: config presets trained here. Any other ``--model`` is an official model."""
@@ -269,9 +269,19 @@ def prepare_data(settings: DemoSettings) -> Path:
     return data_dir
 
 
+def _class_labels(examples: ExampleList) -> list[int]:
+    """The class of every example of a labelled split (a classification task's train or dev split)."""
+    labels = []
+    for example in examples:
+        if example.label is None:
+            raise DemoError(f"{examples.path}:{example.line}: no label (the baselines need labelled examples)")
+        labels.append(int(example.label))
+    return labels
+
+
 def majority_baseline(task: TaskSpec, data_dir: Path) -> tuple[int, dict[str, float]]:
     """(label, accuracy per evaluation split) of always predicting the training split's most frequent label."""
-    train = Counter(example.label for example in read_examples(task, data_dir, "train"))
+    train = Counter(_class_labels(read_examples(task, data_dir, "train")))
     label = max(sorted(train), key=lambda value: train[value])  # ties: the smaller label
     accuracy = {}
     for split in task.eval_splits:
@@ -282,10 +292,10 @@ def majority_baseline(task: TaskSpec, data_dir: Path) -> tuple[int, dict[str, fl
 
 def baseline_rows(data_dir: Path, seed: int) -> list[Row]:
     """The majority-class and TF-IDF + logistic regression rows, trained on train and scored on dev."""
-    task = get_task(DEMO_TASK)
+    task = get_task_spec(DEMO_TASK)
     train, dev = (read_examples(task, data_dir, split) for split in ("train", "dev"))
-    train_labels = [int(example.label) for example in train]
-    dev_labels = [int(example.label) for example in dev]
+    train_labels = _class_labels(train)
+    dev_labels = _class_labels(dev)
     majority = demo_baselines.majority_class(train_labels, dev_labels)
     print(f"      {majority.name}: {100 * majority.accuracy:.1f}%")
     tfidf = demo_baselines.tfidf_logistic_regression([e.text_a for e in train], train_labels,
@@ -361,7 +371,7 @@ def fine_tune(settings: DemoSettings, data_dir: Path, source: list[str], name: s
     recipe = settings.recipe
     run_dir = settings.output_dir / "runs" / DEMO_TASK / f"{name}-seed-{seed}"
     # Evaluate a few times per epoch, not only at its end (the app's default), for a readable dev curve.
-    num_train = len(read_examples(get_task(DEMO_TASK), data_dir, "train"))
+    num_train = len(read_examples(get_task_spec(DEMO_TASK), data_dir, "train"))
     dump_interval = max(1, math.ceil(math.ceil(num_train / recipe.train_batch_size) / recipe.evals_per_epoch))
     run_app("DeBERTa.apps.train", ["--task_name", DEMO_TASK, "--do_train", "--do_eval", "--do_predict",
                                    "--data_dir", str(data_dir), "--output_dir", str(run_dir), *source,
@@ -469,7 +479,7 @@ def run_offline_demo(settings: DemoSettings) -> DemoResult:
         data_dir = prepare_data(settings)
     with stage(next(number), stages, "baselines: majority class, TF-IDF + logistic regression"):
         rows = baseline_rows(data_dir, settings.data_seed)
-        majority_label, baseline = majority_baseline(get_task(DEMO_TASK), data_dir)
+        majority_label, baseline = majority_baseline(get_task_spec(DEMO_TASK), data_dir)
     with stage(next(number), stages, f"vocabulary: {recipe.vocab_pieces} SentencePiece pieces of the unlabelled "
                                      "text and the training sentences"):
         vocab_dir = build_vocabulary(settings, data_dir)
@@ -643,6 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model = "tiny"
         seeds = tuple(dict.fromkeys(args.seeds or ([1] if args.quick or args.model not in DEMO_PRESETS else [1, 2])))
         if args.model not in DEMO_PRESETS:
+            if not isinstance(task, TaskSpec):  # NER, SQuAD, ...: experiments/glue has no recipe for it
+                raise DemoError(f"no published recipe for {task.name}: the demo runs the GLUE recipes of "
+                                f"{GLUE_SCRIPTS}")
             print(run_real(args.model, task, args.output_dir, seeds))
             print(f"took {_duration(time.perf_counter() - start)}")
             return 0

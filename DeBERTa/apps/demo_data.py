@@ -33,6 +33,7 @@ import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,8 @@ def extract_members(wheel: Path, members: Sequence[str], dest: Path) -> list[Pat
         if not path.is_file():
             data = read_member(wheel, member)
             # Atomically: never a half-written file that a later run would trust.
-            atomic_write(path, lambda f, data=data: f.write(data))
+            # methodcaller binds this member's data (mypy cannot type a lambda with a default argument).
+            atomic_write(path, methodcaller("write", data))
         paths.append(path)
     return paths
 

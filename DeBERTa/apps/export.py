@@ -386,7 +386,7 @@ def export_hf(
         raise ExportError(f"the vocabulary has {tokenizer.vocab_size} ids but the model embeds only "
                           f"{config.vocab_size}; give the model's own vocabulary with --vocab")
     byte_level = isinstance(tokenizer, GPT2Tokenizer)
-    if byte_level:
+    if isinstance(tokenizer, GPT2Tokenizer):  # not `byte_level`: mypy narrows the type on the isinstance only
         _check_loadable_vocabulary(tokenizer)
 
     if head == MASKED_LM and not config.position_biased_input:
@@ -398,7 +398,7 @@ def export_hf(
     try:
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         write_json(staging / "config.json", folder_config)
-        if byte_level:
+        if isinstance(tokenizer, GPT2Tokenizer):
             _write_tokenizer(tokenizer, staging, config.max_position_embeddings)
         else:  # SentencePiece (v2/v3): the files the released models ship
             tokenizer.save_pretrained(staging, model_max_length=config.max_position_embeddings)

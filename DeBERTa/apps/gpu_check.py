@@ -167,8 +167,13 @@ def parity_of(setting: Setting, family: str, step: Step) -> None:
     for model, device in ((on_cpu, torch.device("cpu")), (on_device, setting.device)):
         model.train()
         (model(ids.to(device), mask.to(device))[-1] * weights.to(device)).sum().backward()
-    pairs = [(p.grad, q.grad) for p, q in zip(on_cpu.parameters(), on_device.parameters(), strict=True)
-             if p.grad is not None]
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for (name, p), q in zip(on_cpu.named_parameters(), on_device.parameters(), strict=True):
+        if p.grad is None:
+            continue
+        if q.grad is None:  # the same model and inputs on both sides: a gradient on one side only is a bug
+            raise GpuCheckError(f"{family}: {name} has a gradient on the CPU but none on {setting.device}")
+        pairs.append((p.grad, q.grad))
     # Each gradient against its own largest entry, floored so that a tensor of near-zero gradients
     # (rounding noise both sides) is not judged on its noise.
     floor = 1e-4 * max(g.abs().max().item() for g, _ in pairs)

@@ -34,7 +34,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -115,9 +115,11 @@ class _Graph(nn.Module):
         if self.head == MASKED_LM:
             # The head's decoder on every position: `...` selects all of them (B, L, V), where training
             # selects the masked ones with a boolean index (a shape that depends on the data).
-            layers = self.model.deberta(input_ids, attention_mask, token_type_ids)
+            # cast: the masked-LM head's model is a MaskedLanguageModel (HEADS); nn.Module types attributes loosely
+            model = cast(deberta.MaskedLanguageModel, self.model)
+            layers = model.deberta(input_ids, attention_mask, token_type_ids)
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None].expand_as(input_ids)
-            return self.model.lm_predictions(self.model.deberta, layers, positions, attention_mask, ...)
+            return model.lm_predictions(model.deberta, layers, positions, attention_mask, ...)
         return self.model(input_ids, token_type_ids, attention_mask).logits
 
 
@@ -205,6 +207,7 @@ def _write_graph(model: nn.Module, config: deberta.ModelConfig, head: str, path:
             raise OnnxExportError(f"torch.onnx.export failed: {str(err).strip().splitlines()[0]}") from err
         finally:
             model.train(was_training)
+    assert program is not None  # the dynamo exporter returns its program
     program.save(str(path))
 
 

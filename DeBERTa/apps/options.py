@@ -255,6 +255,7 @@ def convert(name: str, value: Any) -> Any:
         if optional:
             return None
         raise OptionsError(f"--{name} needs a value")
+    converted: bool | int | float | str
     try:
         if isinstance(value, (list, dict)):
             raise TypeError

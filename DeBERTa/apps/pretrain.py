@@ -59,7 +59,7 @@ from DeBERTa.training.engine import (
     TrainingSettings,
     check_data_fingerprint,
 )
-from DeBERTa.training.models import read_model_config
+from DeBERTa.training.models import config_of, read_model_config
 from DeBERTa.training.pretraining import (
     EMBEDDING_SHARING,
     IGNORE,
@@ -310,7 +310,8 @@ def _sized_config(name_or_file: str, vocab_size: int, what: str) -> deberta.Mode
     return config
 
 
-def _check_vocab(model: nn.Module, vocab_size: int, source: str) -> None:
+def _check_vocab(model: deberta.MaskedLanguageModel | deberta.ReplacedTokenDetectionModel, vocab_size: int,
+                 source: str) -> None:
     if model.config.vocab_size < vocab_size:
         raise PretrainError(f"the tokenizer has {vocab_size} ids but {source} embeds only {model.config.vocab_size}")
 
@@ -354,11 +355,11 @@ def build_models(opts: PretrainOptions, vocab_size: int) -> nn.Module:
                             f"({disc.vocab_size} x {disc.hidden_size}); use the same width or --embedding_sharing nes")
     if opts.embedding_sharing == "gdes" and opts.init_model is not None and opts.init_generator is not None:
         # Continuing a released pair: the discriminator's table is generator + delta.
-        model = ReplacedTokenDetection(generator, discriminator, opts.embedding_sharing, opts.rtd_lambda)
+        rtd = ReplacedTokenDetection(generator, discriminator, opts.embedding_sharing, opts.rtd_lambda)
         with torch.no_grad():
-            model.embedding_delta.copy_(discriminator.deberta.embeddings.word_embeddings.weight
-                                        - generator.deberta.embeddings.word_embeddings.weight)
-        return model
+            rtd.embedding_delta.copy_(discriminator.deberta.embeddings.word_embeddings.weight
+                                      - generator.deberta.embeddings.word_embeddings.weight)
+        return rtd
     return ReplacedTokenDetection(generator, discriminator, opts.embedding_sharing, opts.rtd_lambda)
 
 
@@ -418,8 +419,10 @@ class PretrainJob:
                                    f"--resume {self.resume_checkpoint}")
 
     def _encoder_config(self) -> deberta.ModelConfig:
-        return self.model.config if isinstance(self.model, deberta.MaskedLanguageModel) else \
-            self.model.discriminator.config  # type: ignore[union-attr]
+        if isinstance(self.model, deberta.MaskedLanguageModel):
+            return self.model.config
+        assert isinstance(self.model, ReplacedTokenDetection)  # what build_models makes for RTD
+        return self.model.discriminator.config
 
     def _find_resume_checkpoint(self) -> tuple[Path | None, dict[str, Any] | None]:
         opts = self.opts
@@ -587,7 +590,7 @@ def export(model: nn.Module, tokenizer: Any, folder: Path) -> list[Path]:
                             hf_config(model.generator.config, MASKED_LM), tokenizer)
         return [disc, gen]
     target = folder / "model"
-    _write_model_folder(target, dict(model.state_dict()), hf_config(model.config, MASKED_LM), tokenizer)
+    _write_model_folder(target, dict(model.state_dict()), hf_config(config_of(model), MASKED_LM), tokenizer)
     return [target]
 
 

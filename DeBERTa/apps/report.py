@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import yaml
 
@@ -201,7 +201,7 @@ class Run:
         return f"seed {self.seed}" if self.seed is not None else self.path.name
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -596,7 +596,7 @@ def plot_tasks(rows: Sequence[Row], path: Path) -> None:
     width = 0.26
     figure = _new_figure(figsize=(max(5.5, 1.4 * len(names) + 3.0), 4.8), layout="constrained")
     axes = figure.subplots()
-    series = (
+    series: tuple[tuple[str, str, Sequence[float | None]], ...] = (
         ("ours (mean ± std)", "tab:blue", ours),
         ("paper, base", "silver", base),
         ("paper, large", "dimgray", large),
@@ -604,9 +604,10 @@ def plot_tasks(rows: Sequence[Row], path: Path) -> None:
     for offset, (_, color, values) in zip((-width, 0.0, width), series, strict=True):
         # Tasks without this value (no paper number, no run with the split) get no bar.
         shown = [i for i, value in enumerate(values) if _present(value)]
+        heights = [value for value in values if _present(value)]
         # A NaN error (a single run) draws no error bar; bar_label puts the value above the error bar.
         errors = [math.nan if ours_std[i] is None else ours_std[i] for i in shown] if values is ours else None
-        drawn = axes.bar([i + offset for i in shown], [values[i] for i in shown], width, color=color,
+        drawn = axes.bar([i + offset for i in shown], heights, width, color=color,
                          yerr=errors, capsize=3)
         axes.bar_label(drawn, fmt="%.1f", fontsize=7, padding=2)
         if values is not ours:
@@ -629,7 +630,7 @@ def plot_tasks(rows: Sequence[Row], path: Path) -> None:
     _save(figure, path)
 
 
-def _present(value: float | None) -> bool:
+def _present(value: float | None) -> TypeGuard[float]:
     # NaN or infinity (a diverged run) has no bar: matplotlib cannot draw it.
     return value is not None and math.isfinite(value)
 

@@ -48,7 +48,7 @@ from DeBERTa.training.engine import (
     check_checkpoint_fits,
     check_data_fingerprint,
 )
-from DeBERTa.training.models import override_config, read_model_config
+from DeBERTa.training.models import config_of, override_config, read_model_config
 from DeBERTa.training.optim import lr_factor, optimizer_groups, update_counts
 from DeBERTa.training.rng import rng_state, seed_everything, set_rng_state
 
@@ -57,7 +57,7 @@ from .distributed import DistEnv, all_gather_objects, device_for, init_process_g
 from .models import load_tokenizer, resolve_source
 from .options import OptionsError, TrainOptions, batch_split
 from .records import RunFolderError
-from .tasks import TaskSpec, get_task
+from .tasks import TaskSpec, get_task, get_task_spec
 from .tasks.kinds import FeatureList, KindOptions, KindTask, evaluate_split, get_kind_task, scalar_metrics
 
 __all__ = ["EvalResult", "KindTrainer", "Trainer", "build_kind_model", "build_model",
@@ -140,9 +140,10 @@ def _init_config(opts: TrainOptions, config_file: Path | None) -> deberta.ModelC
 
 def _check_embeds(opts: TrainOptions, model: nn.Module, vocab_size: int) -> None:
     """A loaded model must embed every id of the tokenizer."""
-    if model.config.vocab_size < vocab_size:
+    embedded = config_of(model).vocab_size
+    if embedded < vocab_size:
         raise OptionsError(f"the tokenizer has {vocab_size} ids but {opts.init_model} embeds only "
-                           f"{model.config.vocab_size}; give the model's own vocabulary (--vocab_path)")
+                           f"{embedded}; give the model's own vocabulary (--vocab_path)")
 
 
 def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, vocab_size: int) -> nn.Module:
@@ -179,9 +180,10 @@ def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, v
 def checkpoint_config(model: nn.Module, task: TaskSpec, cls_drop_out: float | None) -> dict[str, Any]:
     """``config.json`` of a checkpoint: the model config (HF layout) plus the label set and task."""
     labels = list(task.labels) if task.labels is not None else ["LABEL_0"]
+    model_config = config_of(model)
     return {
-        **model.config.to_hf_dict(),
-        "architectures": [model.config.transformers_class("ForSequenceClassification")],
+        **model_config.to_hf_dict(),
+        "architectures": [model_config.transformers_class("ForSequenceClassification")],
         "num_labels": task.num_labels,
         "id2label": {str(i): name for i, name in enumerate(labels)},
         "label2id": {name: i for i, name in enumerate(labels)},
@@ -207,6 +209,7 @@ class Trainer:
         self.opts, self.env, self.argv = opts, env, argv
         self.micro_batch = (batch_split(opts.train_batch_size, env.world_size, opts.accumulative_update)
                             if opts.do_train else 0)
+        assert opts.task_name is not None and opts.output_dir is not None  # check_options requires them
         self.task = get_task(opts.task_name, opts.data_dir)
         self.device = device_for(env)
         self.output_dir = Path(opts.output_dir)
@@ -251,15 +254,22 @@ class Trainer:
         self.beside_training_run = (not opts.do_train or self.complete) and records.holds_training_run(self.output_dir)
 
     # ----- what depends on the task's kind (the classification kind here; KindTrainer below) --------
+    @property
+    def _spec(self) -> TaskSpec:
+        """The task as the classification spec this class's own methods read (KindTrainer overrides them)."""
+        assert isinstance(self.task, TaskSpec)
+        return self.task
+
     def _read_examples(self) -> None:
         """``examples`` of every split read, ``skipped_rows`` per split, and ``predict_jobs``."""
-        opts = self.opts
-        self.examples = {split: data.read_examples(self.task, opts.data_dir, split) for split in self._splits()}
+        opts, spec = self.opts, self._spec
+        assert opts.data_dir is not None  # check_options requires --data_dir
+        self.examples = {split: data.read_examples(spec, opts.data_dir, split) for split in self._splits()}
         # Rows of malformed lines skipped where the task allows it (QQP), per split: reported in run.json.
         self.skipped_rows = {split: len(ex.skipped_lines) for split, ex in self.examples.items()
-                             if self.task.split(split).skip_malformed}
+                             if spec.split(split).skip_malformed}
         # (task, split, examples) of every leaderboard file --do_predict writes.
-        self.predict_jobs = [(self.task, split, self.examples[split]) for split in self.task.test_splits
+        self.predict_jobs = [(spec, split, self.examples[split]) for split in spec.test_splits
                              if opts.do_predict] + self._diagnostic_job()
 
     def _collate(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -271,7 +281,7 @@ class Trainer:
         return {"skipped_rows": self.skipped_rows}
 
     def _build_model(self) -> nn.Module:
-        return build_model(self.opts, self.task, self.model_source, self.tokenizer.vocab_size)
+        return build_model(self.opts, self._spec, self.model_source, self.tokenizer.vocab_size)
 
     def _build_features(self) -> None:
         """``features`` of every split (cached) and the training data's fingerprint."""
@@ -285,7 +295,7 @@ class Trainer:
     # ----- validation (before anything is written) ------------------------------------------------
     def _splits(self) -> list[str]:
         """The splits this run reads; the task raises a clear error for one it does not have."""
-        opts, task = self.opts, self.task
+        opts, task = self.opts, self._spec
         splits = []
         if opts.do_train:
             splits.append(task.split("train").name)
@@ -302,15 +312,16 @@ class Trainer:
         the leaderboard wants both from the same model."""
         if not (self.opts.do_predict and self.task.name == "MNLI"):
             return []
+        assert self.opts.data_dir is not None  # check_options requires --data_dir
         folder = data.diagnostic_dir(self.opts.data_dir)
         if folder is None:
             return []
-        diagnostic = get_task("AX")
+        diagnostic = get_task_spec("AX")
         return [(diagnostic, "test", data.read_examples(diagnostic, folder, "test"))]
 
     def _all_splits(self) -> list[tuple[TaskSpec, str, data.ExampleList]]:
         """Every split read, as (task, split, examples)."""
-        own = [(self.task, split, ex) for split, ex in self.examples.items()]
+        own = [(self._spec, split, ex) for split, ex in self.examples.items()]
         return own + [job for job in self.predict_jobs if job[0] is not self.task]
 
     def _find_resume_checkpoint(self) -> tuple[Path | None, dict[str, Any] | None]:
@@ -440,7 +451,7 @@ class Trainer:
 
     def checkpoint_config(self) -> dict[str, Any]:
         """``config.json`` of this run's checkpoints."""
-        return checkpoint_config(self.model, self.task, self.opts.cls_drop_out)
+        return checkpoint_config(self.model, self._spec, self.opts.cls_drop_out)
 
     def _load_weights(self, checkpoint: Path) -> None:
         """The model weights of one of this app's checkpoints."""
@@ -455,14 +466,14 @@ class Trainer:
             loss = output.loss.float().item() * len(batch["indices"]) if output.loss is not None else 0.0
             return output.logits.float().cpu().numpy(), loss
 
-        return self.engine.outputs(features, data.collate, batch_size, desc, run, empty=(0, self.task.num_labels))
+        return self.engine.outputs(features, data.collate, batch_size, desc, run, empty=(0, self._spec.num_labels))
 
     def evaluate(self, split: str) -> EvalResult:
         """Loss and metrics of ``split`` (every example counted once, whatever the number of ranks)."""
         features = self.features[self.task.name, split]
         assert features.labels is not None
         outputs, loss_sum = self._outputs(features, self.opts.eval_batch_size, f"eval {split}")
-        return EvalResult(loss_sum / len(features), self.task.compute_metrics(outputs, features.labels), outputs)
+        return EvalResult(loss_sum / len(features), self._spec.compute_metrics(outputs, features.labels), outputs)
 
     def evaluate_and_record(self, step: int, epoch: float) -> Evaluation | None:
         """Evaluate every dev split at update ``step``, record the results and dev predictions; returns the
@@ -485,17 +496,18 @@ class Trainer:
         and for classification the logit of each label (``logit_<label>``, float32 to 9 digits: exact)."""
         if not self.env.is_main:
             return
-        task, examples = self.task, self.examples[split]
+        task, examples = self._spec, self.examples[split]
         predictions = task.predictions(outputs)
+        labels = task.labels  # None for a regression task
 
         def cell(value: Any) -> str:
-            return repr(float(value)) if task.is_regression else task.labels[int(value)]
+            return repr(float(value)) if labels is None else labels[int(value)]
 
         def logits(row: np.ndarray) -> str:
             return "" if task.is_regression else "".join(f"\t{float(v):.9g}" for v in row)
 
-        header = "index\tprediction\tlabel" + ("" if task.is_regression else "".join(
-            f"\tlogit_{name}" for name in task.labels))
+        header = "index\tprediction\tlabel" + ("" if labels is None else "".join(
+            f"\tlogit_{name}" for name in labels))
         rows = "".join(f"{ex.guid}\t{cell(p)}\t{cell(ex.label)}{logits(o)}\n"
                        for ex, p, o in zip(examples, predictions, outputs, strict=True))
         records.write_text(self.output_dir / records.PREDICTIONS_DIR / f"{split}_predictions.tsv", header + "\n" + rows)
@@ -601,6 +613,7 @@ class KindTrainer(Trainer):
     scored with the official metrics and written as the official prediction files at every evaluation."""
 
     task: Any  # a KindTask
+    features: dict[tuple[str, str], Any]  # FeatureList values (the classification kind's are data.Features)
 
     def _splits(self) -> list[str]:
         opts, task = self.opts, self.task
@@ -653,7 +666,7 @@ class KindTrainer(Trainer):
 
     def checkpoint_config(self) -> dict[str, Any]:
         """``config.json``: the model config (HF layout), the head's architecture, the tags (NER) and the task."""
-        model_config = self.model.config
+        model_config = config_of(self.model)
         config: dict[str, Any] = {**model_config.to_hf_dict(),
                                   "architectures": [model_config.transformers_class(_ARCHITECTURES[self.task.kind])],
                                   "finetuning_task": self.task.name, "cls_dropout": self.opts.cls_drop_out}
@@ -704,8 +717,8 @@ class KindTrainer(Trainer):
         if not scored:
             return None
         self._written_at.update(dict.fromkeys(scored, step))
-        results = {split: {"loss": loss, "metrics": scalar_metrics(metrics or {})}
-                   for split, (loss, metrics) in scored.items()}
+        results: dict[str, dict[str, Any]] = {split: {"loss": loss, "metrics": scalar_metrics(metrics or {})}
+                                              for split, (loss, metrics) in scored.items()}
         self.records.log_eval(step, epoch, results)
         logger.info("step %d: %s", step, "; ".join(
             f"{s} loss {r['loss']:.4f} {task.main_metric} {r['metrics'].get(task.main_metric, float('nan')):.4f}"

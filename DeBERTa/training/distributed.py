@@ -50,7 +50,7 @@ class DistEnv:
         if all(v is None for v in raw.values()):
             return cls()
         try:
-            rank, world_size, local_rank = (int(raw[n] if raw[n] is not None else "0") for n in names)
+            rank, world_size, local_rank = (int(v) if (v := raw[n]) is not None else 0 for n in names)
         except ValueError:
             raise DeBERTaError(f"torchrun variables are not integers: {raw}") from None
         if raw["WORLD_SIZE"] is None or not 0 <= rank < world_size:

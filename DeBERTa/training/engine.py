@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -279,7 +279,8 @@ class Engine:
         self.model, self.opts, self.env, self.device = model, opts, env, device
         self.output_dir = Path(output_dir)
         self.records = records
-        self.forward: nn.Module = torch.compile(model) if compile else model
+        # cast: compiling a module gives an OptimizedModule (a Module); torch.compile's stub says only a callable
+        self.forward = cast(nn.Module, torch.compile(model)) if compile else model
         self.step = 0
         self.best: dict[str, Any] | None = None  # {"step", "metric", "value"} of the best evaluation
         self.autocast_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
@@ -334,8 +335,9 @@ class Engine:
             bar.update()
             if self.step % opts.log_interval == 0 or self.step == total:
                 mean_loss, means, speed = window.summary(self.device, env.is_distributed)
+                # ignore: tqdm's stub lets **kwargs fill its `ordered_dict` and `refresh` parameters; these keys don't
                 bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", ex_per_s=f"{speed:.1f}",
-                                **{k: f"{v:.3f}" for k, v in means.items()})
+                                **{k: f"{v:.3f}" for k, v in means.items()})  # type: ignore[arg-type]
                 self.records.log_train(self.step, self.epoch, mean_loss, lr, speed, extra=means)
                 window = _Window()
             epoch_end = opts.dump_every_epoch and self.step % self.batches_per_epoch == 0

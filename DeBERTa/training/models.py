@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
+
+from torch import nn
 
 from DeBERTa import deberta
 from DeBERTa.deberta import DeBERTaError
@@ -12,6 +15,12 @@ from DeBERTa.deberta.config import PRESETS
 
 class ModelConfigError(DeBERTaError):
     """A --model_config that is neither a preset nor a readable config file."""
+
+
+def config_of(model: nn.Module) -> deberta.ModelConfig:
+    """``model.config`` of one of the library's models (typed: nn.Module types every attribute it does not
+    declare as a tensor or a module)."""
+    return cast(deberta.ModelConfig, model.config)
 
 
 def read_model_config(name_or_file: str) -> deberta.ModelConfig:

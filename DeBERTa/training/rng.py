@@ -11,7 +11,8 @@ import torch
 
 def rng_state() -> dict[str, Any]:
     """Every RNG that training may draw from, in types ``torch.load(weights_only=True)`` accepts."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the legacy form of the global MT19937 generator's state
     return {
         "python": random.getstate(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],

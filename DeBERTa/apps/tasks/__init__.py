@@ -26,6 +26,7 @@ __all__ = [
     "TaskSpec",
     "custom_task",
     "get_task",
+    "get_task_spec",
     "is_kind_task",
     "load_task_file",
     "register_task",
@@ -89,6 +90,14 @@ def get_task(name: str, data_dir: str | Path | None = None) -> TaskSpec | KindTa
     where = f" and {data_dir} has no {'/'.join(TASK_FILE_NAMES)}" if data_dir is not None else ""
     raise TaskError(f"unknown task {name!r}{where}; known tasks: {', '.join(task_names())} "
                     f"(for your own data see DeBERTa/apps/tasks/custom.py)")
+
+
+def get_task_spec(name: str, data_dir: str | Path | None = None) -> TaskSpec:
+    """:func:`get_task` for a classification task (a GLUE or user task); a :class:`TaskError` for a kind task."""
+    task = get_task(name, data_dir)
+    if not isinstance(task, TaskSpec):
+        raise TaskError(f"task {task.name} is a {task.kind} task, not a classification task")
+    return task
 
 
 for _spec in GLUE_TASKS:

@@ -65,9 +65,13 @@ class CorpusError(DataError):
     """An unusable corpus: unreadable, empty, binary, smaller than one window, or of another vocabulary."""
 
 
-def _open_bytes(path: Path) -> IO[bytes]:
+_ByteStream = gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile | io.BufferedReader
+"""What :func:`_open_bytes` returns (each one a buffer that ``io.TextIOWrapper`` can wrap)."""
+
+
+def _open_bytes(path: Path) -> _ByteStream:
     """``path``'s bytes, decompressing ``.gz``, ``.bz2`` and ``.xz`` as it reads."""
-    openers: dict[str, Callable[[Path], IO[bytes]]] = {
+    openers: dict[str, Callable[[Path], _ByteStream]] = {
         ".gz": lambda p: gzip.open(p, "rb"), ".bz2": lambda p: bz2.open(p, "rb"), ".xz": lambda p: lzma.open(p, "rb"),
     }
     return openers.get(path.suffix, lambda p: open(p, "rb"))(path)
@@ -240,7 +244,7 @@ class _ShardWriter:
 
     def __init__(self, folder: Path, index: dict[str, Any], dtype: type, shard_tokens: int) -> None:
         self.folder, self.index, self.dtype, self.shard_tokens = folder, index, dtype, shard_tokens
-        self.position: tuple[int, int] = tuple(index["position"])  # type: ignore[assignment]
+        self.position: tuple[int, int] = tuple(index["position"])
         self.file: IO[bytes] | None = None
         self.ends: IO[bytes] | None = None
         self.digest = hashlib.sha256()
@@ -257,10 +261,11 @@ class _ShardWriter:
         if self.file is None:
             self.file = open(self._tmp(), "wb")
             self.ends = open(self._tmp_ends(), "wb")
+        assert self.ends is not None  # opened with the shard file
         for ids in documents:
             if not len(ids):
                 continue
-            stored = ids.astype(self.dtype)
+            stored: np.ndarray = ids.astype(self.dtype)
             stored.tofile(self.file)
             self.digest.update(stored.tobytes())
             self.tokens += len(ids)
