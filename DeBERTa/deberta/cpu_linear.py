@@ -11,9 +11,9 @@ results are the same within float32 rounding (another order of the same sums).
 not compiled or exported, the option ``onednn_linear`` of :func:`~DeBERTa.deberta.attention.options` on,
 the operation present), else ``F.linear``. Where a gradient is wanted the product runs in oneDNN, the
 activation after it, and the input's gradient in oneDNN too (:class:`OneDNNLinear`, :func:`matmul`): on
-that EPYC, MKL's product of the gradient with the weight, (N, out)·(out, in), took up to 1.4× oneDNN's
-time. The weight's gradient, (out, N)·(N, in), stays in MKL: oneDNN first copies a transposed operand
-into rows, and was no faster (README, "Speed").
+that EPYC, MKL was slower at the product of the gradient with the weight, (N, out)·(out, in). The
+weight's gradient, (out, N)·(N, in), stays in MKL: oneDNN first copies a transposed operand into rows,
+and was no faster (README, "Speed").
 """
 
 from __future__ import annotations
