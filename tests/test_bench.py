@@ -104,6 +104,7 @@ def test_speed_goals_are_judged_on_the_median_and_counted_per_round():
     (["--model", "huge"], "--model: unknown model preset"),
     (["--repeats", "1"], "--repeats must be at least 2"),
     (["--repeats", "x"], "argument --repeats: invalid int value: 'x'"),
+    (["--compare", "deberta,disentangled-flash"], "--compare disentangled-flash: it has DeBERTa v2/v3 models only"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys):
     quick = ["--model", "tiny", "--forward", "2x8", "--train", "", "--memory", "", "--quiet"]
@@ -176,3 +177,39 @@ def test_v3_preset_runs_against_transformers_deberta_v2(tmp_path):
         ours = models["ours"](batch["ids"], batch["mask"])[-1]
         theirs = models["deberta"](input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_outside_references_are_timed_with_our_weights_or_reported(tmp_path, monkeypatch):
+    """--compare flashdeberta,disentangled-flash (v2/v3): disentangled-flash's encoder in transformers' DebertaV2,
+    on the CPU its own PyTorch path, gets our weights and gives our outputs; one that cannot run is a failure
+    of its cases, in one line, and the rest is timed."""
+    pytest.importorskip("disentangled_flash")
+    monkeypatch.setitem(bench.OUTSIDE_REFERENCES, "flashdeberta", "flashdeberta_not_here")  # whatever is installed
+    out = tmp_path / "bench.json"
+    status = bench.main(["--model", "v3-tiny", "--dtype", "fp32", "--forward", "2x24", "--train", "2x16",
+                         "--memory", "2x16", "--repeats", "2", "--warmup", "0", "--threads", "1", "--quiet",
+                         "--compare", "deberta,flashdeberta,disentangled-flash", "--json", str(out)])
+    assert status == 0
+    data = json.loads(out.read_text())
+    timed = {(r["case"], r["model"]) for r in data["results"]}
+    assert {("forward 2x24", "disentangled-flash"), ("train 2x16", "disentangled-flash")} <= timed
+    assert ("forward 2x24", "ours", "disentangled-flash") in {(r["case"], r["model"], r["baseline"])
+                                                              for r in data["ratios"]}
+    assert {(f["case"], f["model"]) for f in data["failures"]} == {("forward 2x24", "flashdeberta"),
+                                                                    ("train 2x16", "flashdeberta")}
+    assert all("flashdeberta_not_here is not installed" in f["error"] and 'deberta[flash]' in f["error"]
+               and "\n" not in f["error"] for f in data["failures"])
+    assert set(data["memory"]["train 2x16 fp32"]) == {"ours", "deberta"}  # outside references are timed only
+
+    import disentangled_flash
+
+    config = deberta.ModelConfig.preset("v3-tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ours = bench.build_models(config, [], train=False, device=torch.device("cpu"), seed=0)["ours"]
+    theirs = bench.build_outside_reference("disentangled-flash", config, ours.state_dict(), train=False,
+                                           device=torch.device("cpu"), length=24)
+    assert isinstance(theirs.encoder, disentangled_flash.DebertaV2OptimizedEncoder)
+    batch = bench.make_batch(bench.Shape(2, 24), config.vocab_size, torch.device("cpu"), seed=0)
+    with torch.inference_mode():
+        expected = ours(batch["ids"], batch["mask"])[-1]
+        got = theirs(input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -3,6 +3,7 @@ cannot rot: every step runs at tiny size, says that no GPU was there, and passes
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -34,6 +35,8 @@ def test_the_dry_run_runs_every_step_on_the_cpu(tmp_path, capsys, monkeypatch):
         assert steps["mixed precision"]["figures"][f"{family}/bf16"]["loss_scale"] is None
         assert isinstance(steps["attention kernel"]["figures"][f"{family}/fp32/training"], list)
         assert steps["bench"]["figures"][family]["ratios"]  # apps.bench ran and compared
+    if "v3" in families and importlib.util.find_spec("disentangled_flash") is not None:  # an outside reference
+        assert "disentangled-flash" in {r["baseline"] for r in steps["bench"]["figures"]["v3"]["ratios"]}
     assert steps["torchrun"]["figures"]["ddp"]["backend"] == "gloo"
     assert steps["torchrun"]["figures"]["ddp"]["all_reduce_ok"]
     assert (tmp_path / "train_run").is_dir()

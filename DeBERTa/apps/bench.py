@@ -10,6 +10,14 @@ by default on the CPU where ``pip install "deberta[onnx]"`` installed it) runs t
 :func:`DeBERTa.apps.onnx_export.export_onnx` into a temporary folder (checked against PyTorch there), in
 float32 on the CPU with the same number of threads; it is timed in the forward cases only.
 
+For a v2/v3 preset two outside implementations can be timed too, where their packages are installed
+(``pip install "deberta[flash]"``; both are written for GPUs in Triton): ``flashdeberta``'s
+``FlashDebertaV2Model``, and ``transformers``' ``DebertaV2Model`` with the encoder swapped by
+``disentangled-flash`` (its Triton kernels on a GPU, its own PyTorch path on the CPU; in inference its
+position tables prepared for the case's length, as its documentation asks). Both get this model's
+state dict. They are timed, not measured for memory; one that does not import or cannot take the model
+is reported as a failure of that case, in one line, and the rest runs.
+
 Every case is timed in rounds: each round runs every model once, in a rotating order, after warm-up
 runs, so that a change in the machine's load falls on all of them alike (all dtypes of a case share
 the rounds too). The table gives the median, the interquartile range and the extremes; a speed-up is
@@ -63,10 +71,13 @@ from DeBERTa.apps.options import OneLineErrorParser
 from DeBERTa.apps.records import write_json
 from DeBERTa.deberta import attention
 from DeBERTa.deberta.errors import DeBERTaError
+from DeBERTa.deberta.extras import require
 from DeBERTa.deberta.pretrained import ENCODER_PREFIX
 from DeBERTa.training.optim import FUSED_ADAMW_DEVICES
 
-REFERENCES = ("deberta", "bert", "onnx")
+REFERENCES = ("deberta", "bert", "onnx", "flashdeberta", "disentangled-flash")
+OUTSIDE_REFERENCES = {"flashdeberta": "flashdeberta", "disentangled-flash": "disentangled_flash"}
+"""References from other packages (name → module), DeBERTa v2/v3 only: the ``flash`` extra."""
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 """What ``--compare onnx`` needs: the ``onnx`` extra."""
 LABELS = {
@@ -76,6 +87,8 @@ LABELS = {
     "deberta": "transformers DeBERTa",
     "bert": "transformers BERT (SDPA)",
     "onnx": "ONNX Runtime (this DeBERTa's export)",
+    "flashdeberta": "flashdeberta",
+    "disentangled-flash": "disentangled-flash",
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -239,6 +252,45 @@ def build_models(config: deberta.ModelConfig, names: Sequence[str], train: bool,
     return models
 
 
+def build_outside_reference(name: str, config: deberta.ModelConfig, state: dict[str, torch.Tensor], train: bool,
+                            device: torch.device, length: int) -> nn.Module:
+    """The reference ``name`` of :data:`OUTSIDE_REFERENCES` holding ``state`` (this model's weights, in
+    transformers' layout) on ``device``: an encoder, or (``train``) a sequence classifier; inference
+    prepared for sequences of ``length``. A :class:`BenchError` (one line) where it cannot be built."""
+    try:
+        package = require(OUTSIDE_REFERENCES[name], "flash", f"--compare {name}")
+    except DeBERTaError as err:  # not installed, or installed but its import fails: the line says which
+        raise BenchError(str(err)) from None
+    except Exception as err:  # an import that fails otherwise (against this transformers or torch)
+        raise BenchError(f"{name} does not import here: {one_line(err)}") from None
+    try:
+        if name == "flashdeberta":
+            model_class = (package.FlashDebertaV2ForSequenceClassification if train
+                           else package.FlashDebertaV2Model)
+            model = model_class(hf_deberta_config(config, 2))
+            model.load_state_dict(state, strict=True)
+            return model.to(device).train(train)
+        model = hf_deberta_class(config, train)(hf_deberta_config(config, 2))
+        model.load_state_dict(state, strict=True)
+        model.to(device).train(train)
+        backbone = model.get_submodule("deberta") if train else model
+        # "triton" keeps transformers' own encoder where Triton cannot run: checked below, never timed as theirs
+        backend = "triton" if device.type == "cuda" else "torch"
+        package.optimize_deberta(backbone, backend=backend, inference=not train,
+                                 sequence_lengths=None if train else length)
+    except Exception as err:  # their code refusing this model (a head size, a transformers version): reported
+        raise BenchError(f"{name} cannot take this model: {one_line(err)}") from None
+    if not isinstance(backbone.get_submodule("encoder"), package.DebertaV2OptimizedEncoder):
+        raise BenchError(f"{name}: its Triton kernels do not run here (no Triton, or a head size it lacks)")
+    return model
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message``."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
 def make_batch(shape: Shape, vocab_size: int, device: torch.device, seed: int) -> dict[str, torch.Tensor]:
     """Random token ids (B, L), a full attention mask and labels (B,): no padding, as in the issue's timings."""
     gen = torch.Generator().manual_seed(seed)
@@ -328,7 +380,7 @@ def time_round_robin(fns: dict[_Key, Callable[[], Any]], warmup: int, repeats: i
             for _ in range(max(warmup, 1)):
                 fn()
         except Exception as err:  # a reference model that cannot run this case, e.g. under autocast
-            failures[name] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            failures[name] = one_line(err)
     synchronize(device)
     names = [name for name in fns if name not in failures]
     times: dict[_Key, list[float]] = {name: [] for name in names}
@@ -425,6 +477,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         config = deberta.ModelConfig.preset(args.model, **overrides)
     except deberta.ConfigError as err:
         raise BenchError(f"--model: {err}") from None
+    outside = [name for name in args.compare if name in OUTSIDE_REFERENCES]
+    if outside and not config.is_v2:
+        raise BenchError(f"--compare {outside[0]}: it has DeBERTa v2/v3 models only, and --model {args.model} is v1")
     timings: list[Timing] = []
     failures: list[dict[str, str]] = []
     accuracy: list[dict[str, Any]] = []
@@ -437,7 +492,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     memory = {}
     for shape in args.memory:
         log(args, f"memory train {shape} {args.dtype[0]} ...")
-        names = ["ours", *torch_names]
+        names = ["ours", *(n for n in torch_names if n not in OUTSIDE_REFERENCES)]
         memory[f"train {shape} {args.dtype[0]}"] = measure_training_memory(
             config, names, shape, args.dtype[0], device, args.seed)
     return report_data(args, config, timings, failures, accuracy, memory)
@@ -456,8 +511,15 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
     for kind, shape in [("forward", s) for s in args.forward] + [("train", s) for s in args.train]:
         case = f"{kind} {shape}"
         log(args, f"{case} ...")
-        models = build_models(config, names, train=kind == "train", device=device, seed=args.seed)
+        models = build_models(config, [n for n in names if n not in OUTSIDE_REFERENCES], train=kind == "train",
+                              device=device, seed=args.seed)
         batch = make_batch(shape, config.vocab_size, device, args.seed)
+        for name in (n for n in names if n in OUTSIDE_REFERENCES):
+            try:
+                models[name] = build_outside_reference(name, config, models["ours"].state_dict(), kind == "train",
+                                                       device, shape.length)
+            except BenchError as err:
+                failures += [{"case": case, "dtype": dtype, "model": name, "error": str(err)} for dtype in args.dtype]
         # Every dtype of every model in the same rounds, so that bf16 and fp32 are compared pairwise too.
         if kind == "forward":
             models["ours-recomputed"] = models["ours"]  # the same model, its reuse switched off
@@ -645,6 +707,7 @@ def onnx_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ONNX_PACKAGES)
 
 
+
 def parse_shapes(text: str) -> list[Shape]:
     return [Shape.parse(part) for part in text.split(",") if part.strip()]
 
@@ -678,7 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory", default="8x512", help="shapes of training steps whose peak memory is measured")
     parser.add_argument("--compare",
                         help="reference models: deberta (transformers DebertaModel), bert (BertModel, SDPA), onnx "
-                        "(ONNX Runtime on this model's export, fp32 forwards); default deberta,bert and onnx where "
+                        "(ONNX Runtime on this model's export, fp32 forwards), and for v2/v3 flashdeberta and "
+                        "disentangled-flash (pip install \"deberta[flash]\"); default deberta,bert and onnx where "
                         "its packages are installed and --device is cpu")
     parser.add_argument("--compile", action="store_true",
                         help="also time this model under torch.compile(fullgraph=True)")

@@ -9,7 +9,9 @@ On a CUDA machine (the first GPU; ≤ 10 minutes) it runs, reporting each step a
    ``torch.amp.GradScaler``) and bf16 (autocast): every loss, gradient and parameter finite;
 3. attention kernel: which of PyTorch's SDPA kernels the attention takes (the profiler's operator
    names), in inference and training per dtype, and the peak GPU memory of a training step;
-4. bench: ``python -m DeBERTa.apps.bench`` against transformers' DeBERTa and BERT for each family;
+4. bench: ``python -m DeBERTa.apps.bench`` against transformers' DeBERTa and BERT for each family, and
+   for v3 against ``flashdeberta`` and ``disentangled-flash`` where they are installed (the ``flash`` extra;
+   where not, the step says so);
 5. torchrun: a one-GPU ``torchrun`` job that joins an NCCL process group, trains one step under
    DistributedDataParallel and all-reduces; then the training app fine-tunes a generated SST-2-like
    task for a few steps under ``torchrun``.
@@ -292,7 +294,8 @@ def last_lines(text: str, count: int = 1) -> str:
 
 
 def check_bench(setting: Setting, step: Step) -> None:
-    """``apps.bench`` against transformers' DeBERTa and BERT, per family, in a subprocess; its table kept."""
+    """``apps.bench`` against transformers' DeBERTa and BERT (and, for v3, the installed outside
+    implementations), per family, in a subprocess; its table kept."""
     if setting.on_gpu:
         sizes = ["--forward", "8x128,1x512", "--train", "8x128", "--memory", "8x512", "--dtype", "fp32,bf16,fp16",
                  "--repeats", "5"]
@@ -303,8 +306,10 @@ def check_bench(setting: Setting, step: Step) -> None:
     for family in available_families():
         report = setting.output / f"bench_{family}.json"
         log = setting.output / f"bench_{family}.log"
+        # flashdeberta and disentangled-flash (v2/v3 only): where they are not installed the bench says so
+        compare = ["deberta", "bert", *(["flashdeberta", "disentangled-flash"] if family != "v1" else [])]
         command = [sys.executable, "-m", "DeBERTa.apps.bench", "--device", setting.device.type,
-                   "--model", setting.preset(family), "--compare", "deberta,bert", *sizes, "--json", str(report),
+                   "--model", setting.preset(family), "--compare", ",".join(compare), *sizes, "--json", str(report),
                    "--quiet"]
         result = run_logged(setting, command, log, timeout=400 if setting.on_gpu else 120)
         if result.returncode != 0:
@@ -317,6 +322,8 @@ def check_bench(setting: Setting, step: Step) -> None:
         for ratio in data.get("ratios", []):
             step.say(f"  {ratio['case']} {ratio['dtype']}: {ratio['model']} vs {ratio['baseline']} "
                      f"{ratio['speedup']:.2f}× (> 1: this package faster)")
+        for failure in data.get("failures", []):  # a reference that could not run: said, not a failed step
+            step.say(f"  {failure['case']} {failure['dtype']}: {failure['model']} not timed: {failure['error']}")
 
 
 def ddp_step() -> int:
