@@ -73,7 +73,7 @@ from DeBERTa.deberta import attention
 from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.extras import require
 from DeBERTa.deberta.pretrained import ENCODER_PREFIX
-from DeBERTa.training.optim import FUSED_ADAMW_DEVICES
+from DeBERTa.training.optim import fused_adamw
 
 REFERENCES = ("deberta", "bert", "onnx", "flashdeberta", "disentangled-flash")
 OUTSIDE_REFERENCES = {"flashdeberta": "flashdeberta", "disentangled-flash": "disentangled_flash"}
@@ -334,10 +334,10 @@ def onnx_forward_fn(model: nn.Module, config: deberta.ModelConfig, batch: dict[s
     return lambda: run(inputs)
 
 
-def adamw(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+def adamw(model: nn.Module) -> torch.optim.Optimizer:
     """Every model's optimizer: AdamW, fused where the training engine fuses it (its share of a step is then
     the same as in a real run, and the models' own differences show more)."""
-    return torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type in FUSED_ADAMW_DEVICES)
+    return torch.optim.AdamW(model.parameters(), lr=1e-5, fused=fused_adamw(model.parameters()))
 
 
 def train_step_fn(name: str, model: nn.Module, batch: dict[str, torch.Tensor], autocast,
@@ -445,7 +445,7 @@ def measure_training_memory(config: deberta.ModelConfig, names: Sequence[str], s
     results = {}
     for name in names:
         model = build_models(config, [name], train=True, device=device, seed=seed).pop(name)  # the others go
-        optimizer = adamw(model, device)
+        optimizer = adamw(model)
         step = train_step_fn(name, model, make_batch(shape, config.vocab_size, device, seed), autocaster(device, dtype),
                              optimizer)
         step(make_batch(Shape(1, 8), config.vocab_size, device, seed))  # creates the optimizer state
@@ -508,13 +508,14 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
     timings: list[Timing] = []
     failures: list[dict[str, str]] = []
     accuracy: list[dict[str, Any]] = []
+    outside = [name for name in names if name in OUTSIDE_REFERENCES]
+    inside = [name for name in names if name not in outside]
     for kind, shape in [("forward", s) for s in args.forward] + [("train", s) for s in args.train]:
         case = f"{kind} {shape}"
         log(args, f"{case} ...")
-        models = build_models(config, [n for n in names if n not in OUTSIDE_REFERENCES], train=kind == "train",
-                              device=device, seed=args.seed)
+        models = build_models(config, inside, train=kind == "train", device=device, seed=args.seed)
         batch = make_batch(shape, config.vocab_size, device, args.seed)
-        for name in (n for n in names if n in OUTSIDE_REFERENCES):
+        for name in outside:
             try:
                 models[name] = build_outside_reference(name, config, models["ours"].state_dict(), kind == "train",
                                                        device, shape.length)
@@ -548,7 +549,7 @@ def time_cases(args: argparse.Namespace, config: deberta.ModelConfig, device: to
                 # cast: as above; get_submodule: nn.Module types an attribute as a tensor or a module
                 models["ours-compiled"].deberta = cast(nn.Module, torch.compile(
                     models["ours-compiled"].get_submodule("deberta"), fullgraph=True))
-            optimizers = {n: adamw(m, device) for n, m in models.items()}  # one state
+            optimizers = {n: adamw(m) for n, m in models.items()}  # one state
             fns = {(n, dtype): train_step_fn(n, m, batch, autocaster(device, dtype), optimizers[n])
                    for dtype in args.dtype for n, m in models.items()}
         times, errors = time_round_robin(fns, args.warmup, args.repeats, device)
@@ -705,7 +706,6 @@ def log(args: argparse.Namespace, message: str) -> None:
 
 def onnx_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ONNX_PACKAGES)
-
 
 
 def parse_shapes(text: str) -> list[Shape]:

@@ -78,7 +78,6 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 
 from DeBERTa import deberta
 from DeBERTa.apps.models import (
-    ARCHITECTURES,
     CLASSIFICATION,
     ENCODER,
     MASKED_LM,
@@ -95,7 +94,7 @@ from DeBERTa.deberta.errors import DeBERTaError
 from DeBERTa.deberta.tokenizer import CLS, HF_MERGES_FILE, HF_VOCAB_FILE, MASK, PAD, SEP, UNK, GPT2Tokenizer
 
 __all__ = [
-    "ARCHITECTURES", "DTYPES", "FORMATS", "ExportError", "check_not_source", "check_output", "choose_head",
+    "DTYPES", "FORMATS", "ExportError", "check_not_source", "check_output", "choose_head",
     "current_umask", "export_hf", "install_folder", "main", "write_json",
 ]
 

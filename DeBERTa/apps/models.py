@@ -26,18 +26,19 @@ from . import records
 
 logger = logging.getLogger(__name__)
 
-# The heads an exported folder can hold (the export's --task-head), and transformers' class of each.
-CLASSIFICATION, TOKENS, SPANS, MASKED_LM, ENCODER = (
-    "classification", "token_classification", "question_answering", "masked_lm", "encoder")
+# The heads an exported folder or a fine-tuned checkpoint can hold, and transformers' class of each.
+CLASSIFICATION, TOKENS, SPANS, MULTIPLE_CHOICE, MASKED_LM, ENCODER = (
+    "classification", "token_classification", "question_answering", "multiple_choice", "masked_lm", "encoder")
 
 ARCHITECTURES = {
     CLASSIFICATION: "ForSequenceClassification",
     TOKENS: "ForTokenClassification",
     SPANS: "ForQuestionAnswering",
+    MULTIPLE_CHOICE: "ForMultipleChoice",
     MASKED_LM: "ForMaskedLM",
     ENCODER: "Model",
 }
-"""The transformers class each exported head loads into, after the family's ``Deberta`` or ``DebertaV2``."""
+"""The transformers class each head loads into, after the family's ``Deberta`` or ``DebertaV2``."""
 
 
 def architecture(config: deberta.ModelConfig, head: str) -> str:

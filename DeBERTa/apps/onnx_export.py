@@ -42,11 +42,6 @@ from torch import nn
 
 from DeBERTa import deberta
 from DeBERTa.apps.export import (
-    CLASSIFICATION,
-    ENCODER,
-    MASKED_LM,
-    SPANS,
-    TOKENS,
     ExportError,
     check_not_source,
     check_output,
@@ -55,7 +50,7 @@ from DeBERTa.apps.export import (
     install_folder,
     write_json,
 )
-from DeBERTa.apps.models import load_tokenizer, resolve_source
+from DeBERTa.apps.models import CLASSIFICATION, ENCODER, MASKED_LM, SPANS, TOKENS, load_tokenizer, resolve_source
 from DeBERTa.deberta.extras import require
 
 __all__ = [

@@ -54,7 +54,7 @@ from DeBERTa.training.rng import rng_state, seed_everything, set_rng_state
 
 from . import data, records
 from .distributed import DistEnv, all_gather_objects, device_for, init_process_group, local_main_first
-from .models import load_tokenizer, resolve_source
+from .models import CLASSIFICATION, MULTIPLE_CHOICE, SPANS, TOKENS, hf_config, load_tokenizer, resolve_source
 from .options import OptionsError, TrainOptions, batch_split
 from .records import RunFolderError
 from .tasks import TaskSpec, get_task, get_task_spec
@@ -180,10 +180,8 @@ def build_model(opts: TrainOptions, task: TaskSpec, model_source: Path | None, v
 def checkpoint_config(model: nn.Module, task: TaskSpec, cls_drop_out: float | None) -> dict[str, Any]:
     """``config.json`` of a checkpoint: the model config (HF layout) plus the label set and task."""
     labels = list(task.labels) if task.labels is not None else ["LABEL_0"]
-    model_config = config_of(model)
     return {
-        **model_config.to_hf_dict(),
-        "architectures": [model_config.transformers_class("ForSequenceClassification")],
+        **hf_config(config_of(model), CLASSIFICATION),
         "num_labels": task.num_labels,
         "id2label": {str(i): name for i, name in enumerate(labels)},
         "label2id": {name: i for i, name in enumerate(labels)},
@@ -529,8 +527,8 @@ class Trainer:
 KIND_FEATURE_CACHE_VERSION = 1
 """Part of the kinds' feature cache key: bump it when a kind's features change for the same inputs."""
 
-_ARCHITECTURES = {"token": "ForTokenClassification", "span": "ForQuestionAnswering", "choice": "ForMultipleChoice"}
-"""transformers' head class of each task kind, after the family's ``Deberta`` or ``DebertaV2``."""
+_HEADS = {"token": TOKENS, "span": SPANS, "choice": MULTIPLE_CHOICE}
+"""The head (:data:`~DeBERTa.apps.models.ARCHITECTURES`) of each task kind's checkpoints."""
 
 
 def kind_options(opts: TrainOptions) -> KindOptions:
@@ -666,9 +664,7 @@ class KindTrainer(Trainer):
 
     def checkpoint_config(self) -> dict[str, Any]:
         """``config.json``: the model config (HF layout), the head's architecture, the tags (NER) and the task."""
-        model_config = config_of(self.model)
-        config: dict[str, Any] = {**model_config.to_hf_dict(),
-                                  "architectures": [model_config.transformers_class(_ARCHITECTURES[self.task.kind])],
+        config: dict[str, Any] = {**hf_config(config_of(self.model), _HEADS[self.task.kind]),
                                   "finetuning_task": self.task.name, "cls_dropout": self.opts.cls_drop_out}
         labels = getattr(self.task, "labels", None)
         if labels:

@@ -75,7 +75,8 @@ class AttentionOptions:
     cpu_kernel: bool = True
     """Let CPU inference in float32 use the compiled kernel of :mod:`.cpu_kernel` when it builds."""
     onednn_linear: bool = True
-    """Let CPU inference in float32 compute the layers' linear maps with oneDNN (:mod:`.cpu_linear`)."""
+    """Let CPU float32 compute the layers' linear maps with oneDNN (:mod:`.cpu_linear`): in inference, and in
+    training the forward product and the input's gradient."""
     fused_cpu_bias: bool = False
     """Let PyTorch's CPU attention kernel take a bias of the scores' size too (see
     :meth:`FastDisentangledAttention.attend`)."""

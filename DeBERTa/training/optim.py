@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -56,6 +57,11 @@ def lr_factor(schedule: str, update: int, total: int, warmup: int) -> float:
     return 1.0
 
 
+def fused_adamw(params: Iterable[torch.Tensor]) -> bool:
+    """Whether PyTorch's fused AdamW takes ``params``: floating-point tensors on :data:`FUSED_ADAMW_DEVICES`."""
+    return all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for p in params)
+
+
 def build_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: float, betas: tuple[float, float],
                     epsilon: float, schedule: str, total: int, warmup: int,
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -67,7 +73,7 @@ def build_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: flo
     parameters only at the first step, too late to choose.)
     """
     groups = optimizer_groups(model, weight_decay)
-    fused = all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for g in groups for p in g["params"])
+    fused = fused_adamw(p for group in groups for p in group["params"])
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=epsilon, fused=fused)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(schedule, s + 1, total, warmup))  # s counts past updates

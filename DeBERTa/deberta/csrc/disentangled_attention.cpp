@@ -8,8 +8,9 @@
 // with ks = k·scale, qu = qr / scale and diagonal_c = qu_c·kr_c (attention.py's kernel_tables and
 // attend_in_kernel prepare them). Per key vector and dimension that is two additions and one FMA instead
 // of three FMAs: AMD's Zen cores add on other ports than they multiply, so the loop is no longer bound by
-// its FMAs (on cores that share the ports the count of operations stays the same). Each product is computed once, for the pairs (i, j) that exist — no products outside the band,
-// no score-sized temporaries: the scores of T queries stay in a T×L buffer in cache.
+// its FMAs (on cores that share the ports the count of operations stays the same). Each product is
+// computed once, for the pairs (i, j) that exist — no products outside the band, no score-sized
+// temporaries: the scores of T queries stay in a T×L buffer in cache.
 //
 // kr, qu come laid out by column c (one column per diagonal, rows clamped to the span by the caller),
 // transposed to (d, 2L − 1): for a fixed query the entries of consecutive keys are consecutive in memory,
@@ -236,18 +237,20 @@ void attend_all(const torch::Tensor& q, const torch::Tensor& kst, const torch::T
   const int64_t B = q.size(0), H = q.size(1);
   const int L = static_cast<int>(q.size(2)), W = 2 * L - 1;
   constexpr int T = Simd::rows(D);
-  const float *q_data = q.data_ptr<float>(), *v_data = v.data_ptr<float>(), *pad = padding.data_ptr<float>();
+  const float *q_data = q.data_ptr<float>(), *kst_data = kst.data_ptr<float>(), *v_data = v.data_ptr<float>();
+  const float *kr_data = kr.data_ptr<float>(), *qu_data = qu.data_ptr<float>();
+  const float *diagonal_data = diagonal.data_ptr<float>(), *pad = padding.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(T * L);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, n = bh % H;
       const Head head{q_data + b * q.stride(0) + n * q.stride(1),
-                      kst.data_ptr<float>() + bh * D * L,
+                      kst_data + bh * D * L,
                       v_data + b * v.stride(0) + n * v.stride(1),
-                      kr.data_ptr<float>() + n * D * W,
-                      qu.data_ptr<float>() + n * D * W,
-                      diagonal.data_ptr<float>() + n * W,
+                      kr_data + n * D * W,
+                      qu_data + n * D * W,
+                      diagonal_data + n * W,
                       pad + b * L,
                       out_data + b * out.stride(0) + n * out.stride(1),
                       q.stride(2), v.stride(2), out.stride(2), L, key_count(pad + b * L, L)};
